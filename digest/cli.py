@@ -1,0 +1,416 @@
+"""The command line. Config is parsed once here; `DigestError`s become one-line messages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import webbrowser
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from digest import __version__
+from digest.config import Config, load_config
+from digest.errors import DigestError, SubscriberError
+from digest.store import Store, StoredSubscriber
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+        self._store: Store | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.config.store.path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class DigestGroup(click.Group):
+    """Turns expected failures into `error: ...` on stderr and a non-zero exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            _fail(str(exc), exc.exit_code)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("config.toml"),
+    show_default=True,
+    help="The config file.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
+    """digest: summarize new posts into an email digest and send it to subscribers."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    state = Context(config_path)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+# -- ingest -----------------------------------------------------------------------------------
+
+
+def run_ingest(state: Context, now: datetime) -> bool:
+    """Ingest every source and print a line per source; False when every source failed."""
+    from digest.ingest import ingest_all
+
+    reports = asyncio.run(ingest_all(state.config, state.store, now))
+    for r in reports:
+        for problem in r.problems:
+            click.echo(f"warning: {problem}", err=True)
+        if r.failed:
+            click.echo(f"error: {r.error}", err=True)
+        else:
+            click.echo(f"{r.name}: {r.new} new, {r.updated} updated, {r.unchanged} unchanged")
+    return not reports or any(not r.failed for r in reports)
+
+
+@main.command()
+@pass_ctx
+def ingest(state: Context) -> None:
+    """Read every configured source into the store."""
+    if not run_ingest(state, datetime.now(UTC)):
+        _fail("every source failed")
+
+
+# -- summarize --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--sentences", type=click.IntRange(1, 50), help="Sentences to keep.")
+@click.option("--max-chars", type=click.IntRange(20), help="Character budget.")
+@click.option("--algorithm", help="lead, lexrank, textrank, lsa, luhn, edmundson, kl, sumbasic.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input.")
+@click.pass_context
+def summarize(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    sentences: int | None,
+    max_chars: int | None,
+    algorithm: str | None,
+    as_json: bool,
+) -> None:
+    """Summarize text files (or - for stdin) with the same code that summarizes posts."""
+    from digest.config import ALGORITHMS, SummaryConfig
+    from digest.summarize import summarize as summarize_text
+
+    state: Context = ctx.obj
+    base = state.config.summary if state.config_path.exists() else SummaryConfig()
+    if algorithm and algorithm not in ALGORITHMS:
+        raise click.BadParameter(f"choose from {', '.join(ALGORITHMS)}", param_hint="--algorithm")
+    settings = replace(
+        base,
+        sentences=sentences or base.sentences,
+        max_chars=max_chars or base.max_chars,
+        algorithm=algorithm or base.algorithm,
+    )
+    failed = 0
+    for path in paths:
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            click.echo(f"error: {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
+            failed += 1
+            continue
+        language = None if settings.language == "auto" else settings.language
+        result = summarize_text(text, config=settings, language=language)
+        if as_json:
+            record = {"path": path, "language": result.language, "sentences": list(result.sentences)}
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            if len(paths) > 1:
+                click.echo(f"==> {path} <==")
+            click.echo("\n".join(result.sentences))
+    if failed:
+        sys.exit(1)
+
+
+# -- preview ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--theme", help="Preview this theme's digest.")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write HTML here.")
+@click.option("--no-browser", is_flag=True, help="Serve without opening a browser.")
+@pass_ctx
+def preview(state: Context, theme: str | None, output: Path | None, no_browser: bool) -> None:
+    """Render the next digest without sending it."""
+    from digest.pipeline import preview_digest
+
+    now = datetime.now(UTC)
+    if output is not None:
+        result = preview_digest(state.config, state.store, now=now, theme=theme)
+        if result is None:
+            _fail("nothing new to preview: no posts selected (run `digest ingest` first?)")
+            return
+        output.write_text(result[1].html, encoding="utf-8")
+        click.echo(f"wrote {output} ({len(result[1].html.encode()) / 1024:.1f} KB)")
+        return
+
+    import uvicorn
+
+    from digest.web.preview import preview_app
+
+    def render() -> Any:
+        # Re-read the config on every request: edits show up on reload.
+        config = load_config(state.config_path)
+        result = preview_digest(config, state.store, now=datetime.now(UTC), theme=theme)
+        return None if result is None else result[1]
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            preview_app(render),
+            host="127.0.0.1",
+            port=state.config.web.preview_port,
+            log_level="warning",
+        )
+    )
+
+    async def serve() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                await task
+                return
+            await asyncio.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}/"
+        click.echo(f"preview at {url} (Ctrl-C to stop)")
+        if not no_browser:
+            webbrowser.open(url)
+        await task
+
+    asyncio.run(serve())
+
+
+# -- send -------------------------------------------------------------------------------------
+
+
+def sync_subscribers(state: Context) -> None:
+    """Upsert the lists named in `subscribers.files`; bad rows are reported and skipped."""
+    from digest.subscribers import parse_subscribers
+
+    keys = [t.key for t in state.config.themes]
+    for path in state.config.subscribers.files:
+        parsed = parse_subscribers(path, keys)
+        for problem in parsed.problems:
+            click.echo(f"warning: {problem}; row skipped", err=True)
+        state.store.upsert_subscribers(parsed.subscribers)
+
+
+@contextmanager
+def smtp_endpoint(config: Config) -> Iterator[tuple[str, int]]:
+    """The SMTP host and port to use; starts the embedded mail catcher when configured."""
+    if not config.smtp.embedded:
+        yield config.smtp.host, config.smtp.port
+        return
+    from digest.send.catcher import MailCatcher
+
+    with MailCatcher(config.smtp.maildir, config.smtp.port) as catcher:
+        yield catcher.host, catcher.port
+
+
+def run_send(
+    state: Context,
+    *,
+    now: datetime,
+    theme: str | None,
+    to: str | None,
+    dry_run: bool,
+) -> None:
+    from digest.pipeline import MessageFactory, deliver_edition, plan_edition
+    from digest.send.smtp import SMTPSender
+    from digest.subscribers import normalize_address
+
+    config = state.config
+    if to is not None:
+        try:
+            address = normalize_address(to)
+        except SubscriberError as exc:
+            raise click.BadParameter(f"{to!r}: {exc}", param_hint="--to") from None
+        test_copy = [StoredSubscriber(address, "", (), "", "active")]
+        edition = plan_edition(config, state.store, now=now, theme=theme, recipients=test_copy)
+    else:
+        sync_subscribers(state)
+        edition = plan_edition(config, state.store, now=now, theme=theme)
+    if edition.quiet:
+        click.echo(f"{len(edition.quiet)} subscriber(s) have nothing new this time")
+    if not edition.variants:
+        click.echo("nothing to send: no new posts for any subscriber")
+        return
+    factory = MessageFactory(config, now)
+    if dry_run:
+        size = 0
+        for variant in edition.variants:
+            for sub in variant.recipients:
+                size += len(factory.envelope(variant, sub).data)
+        click.echo(
+            f"dry run: {edition.recipients} message(s) in {len(edition.variants)} variant(s), "
+            f"{size / 1024:.0f} KB in all; nothing sent"
+        )
+        return
+
+    async def deliver(host: str, port: int) -> Any:
+        async with SMTPSender.from_config(config.smtp, host, port) as sender:
+            return await deliver_edition(
+                edition,
+                factory,
+                sender,
+                None if to else state.store,
+                concurrency=config.smtp.concurrency,
+            )
+
+    with smtp_endpoint(config) as (host, port):
+        report = asyncio.run(deliver(host, port))
+    for email, reply in report.failures:
+        click.echo(f"warning: {email}: {reply}", err=True)
+    where = f"Maildir {config.smtp.maildir}" if config.smtp.embedded else f"{host}:{port}"
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
+    kind = "test copy" if to else f"issue #{edition.issue_number}"
+    click.echo(f"{kind}: {report.sent} message(s) sent to {where} ({counts})")
+    if report.sent == 0:
+        _fail("no message was accepted")
+
+
+@main.command()
+@click.option("--theme", help="Send this theme's digest now.")
+@click.option("--to", help="Send one test copy to this address; nothing is recorded.")
+@click.option("--dry-run", is_flag=True, help="Compose everything, send nothing.")
+@pass_ctx
+def send(state: Context, theme: str | None, to: str | None, dry_run: bool) -> None:
+    """Compose the digest and send it now."""
+    run_send(state, now=datetime.now(UTC), theme=theme, to=to, dry_run=dry_run)
+
+
+@main.command()
+@click.option("--theme", help="Send this theme's digest.")
+@click.option("--dry-run", is_flag=True, help="Compose everything, send nothing.")
+@pass_ctx
+def run(state: Context, theme: str | None, dry_run: bool) -> None:
+    """The main job: ingest every source, then compose and send the digest."""
+    now = datetime.now(UTC)
+    if not run_ingest(state, now):
+        _fail("every source failed; nothing sent")
+    run_send(state, now=now, theme=theme, to=None, dry_run=dry_run)
+
+
+# -- schedule ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--list", "list_only", is_flag=True, help="Print each schedule's next runs.")
+@pass_ctx
+def schedule(state: Context, list_only: bool) -> None:
+    """Run the schedules from the config in the foreground."""
+    from digest.schedule import next_runs, parse_cron, run_forever
+
+    config = state.config
+    if not config.schedules:
+        _fail(f"{config.path}: no [[schedules]] defined")
+    jobs = []
+    now = datetime.now(UTC)
+    for sched in config.schedules:
+        tz = sched.timezone or config.site.timezone
+        trigger = parse_cron(sched.cron, f"schedules.{sched.name}", tz)
+        if list_only:
+            runs = next_runs(trigger, now, 3)
+            when = ", ".join(r.strftime("%Y-%m-%d %H:%M %Z") for r in runs)
+            click.echo(f"{sched.name}: next {when} ({tz})")
+            continue
+
+        def job(themes: tuple[str, ...] = sched.themes) -> None:
+            started = datetime.now(UTC)
+            try:
+                run_ingest(state, started)
+                for theme in themes or (None,):
+                    run_send(state, now=started, theme=theme, to=None, dry_run=False)
+            except (DigestError, SystemExit) as exc:
+                logging.getLogger("digest.schedule").error("run failed: %s", exc)
+
+        jobs.append((sched.name, trigger, job))
+    if not list_only:
+        click.echo(f"running {len(jobs)} schedule(s); Ctrl-C to stop")
+        run_forever(jobs)
+
+
+# -- subscribers ------------------------------------------------------------------------------
+
+
+@main.group()
+def subscribers() -> None:
+    """Manage the subscriber list."""
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows even if some are bad.")
+@pass_ctx
+def subscribers_import(state: Context, file: Path, skip_invalid: bool) -> None:
+    """Validate and import a CSV list (email,name,themes[,language,status])."""
+    from digest.subscribers import parse_subscribers
+
+    parsed = parse_subscribers(file, [t.key for t in state.config.themes])
+    for problem in parsed.problems:
+        click.echo(f"error: {problem}", err=True)
+    if parsed.problems and not skip_invalid:
+        _fail(f"{file}: {len(parsed.problems)} bad row(s); nothing imported (--skip-invalid?)")
+    added, updated, skipped = state.store.upsert_subscribers(parsed.subscribers)
+    click.echo(
+        f"{file}: {added} added, {updated} updated, {skipped} suppressed (not re-subscribed), "
+        f"{parsed.duplicates} duplicate(s), {len(parsed.problems)} invalid"
+    )
+
+
+@subscribers.command("list")
+@pass_ctx
+def subscribers_list(state: Context) -> None:
+    """List subscribers with their themes and status."""
+    suppressed = state.store.suppressed()
+    rows = state.store.subscribers()
+    for sub in rows:
+        status = suppressed.get(sub.email, sub.status)
+        themes = ",".join(sub.themes) or "*"
+        click.echo(f"{sub.email}\t{sub.name}\t{themes}\t{status}")
+    click.echo(f"{len(rows)} subscriber(s)", err=True)

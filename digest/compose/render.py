@@ -1,0 +1,321 @@
+"""Render a Digest to email HTML (Jinja2 -> MJML -> HTML) and plain text.
+
+MJML is compiled once per digest; per-recipient values stay in the output as fixed ASCII
+placeholders (see PLACEHOLDERS) and are filled in by `personalize`, which is cheap.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from mjml import mjml2html
+
+import digest as _digest_pkg
+from digest.compose.formatting import display_width, format_date, format_reading_time, wrap
+from digest.errors import TemplateError
+from digest.models import Digest, DigestItem, Recipient
+
+__all__ = [
+    "GREETING_ELSE",
+    "GREETING_END",
+    "GREETING_IF_NAME",
+    "HTML_TEMPLATE",
+    "LABELS",
+    "PLACEHOLDERS",
+    "RenderedDigest",
+    "Renderer",
+    "TEXT_TEMPLATE",
+    "builtin_template_dirs",
+    "personalize",
+    "safe_url",
+]
+
+HTML_TEMPLATE = "digest.mjml.j2"
+TEXT_TEMPLATE = "digest.txt.j2"
+
+# Fixed ASCII tokens: no characters that HTML escaping or MJML would touch.
+PLACEHOLDERS: dict[str, str] = {
+    "name": "%%DIGEST_NAME%%",
+    "email": "%%DIGEST_EMAIL%%",
+    "unsubscribe_url": "%%DIGEST_UNSUBSCRIBE_URL%%",
+    "preferences_url": "%%DIGEST_PREFERENCES_URL%%",
+}
+# A greeting is written as IF_NAME <greeting with %%DIGEST_NAME%%> ELSE <greeting> END;
+# `personalize` keeps the first branch when the recipient has a name, else the second.
+GREETING_IF_NAME = "%%DIGEST_IF_NAME%%"
+GREETING_ELSE = "%%DIGEST_ELSE%%"
+GREETING_END = "%%DIGEST_END%%"
+_GREETING_RE = re.compile(
+    re.escape(GREETING_IF_NAME) + r"(.*?)" + re.escape(GREETING_ELSE) + r"(.*?)"
+    + re.escape(GREETING_END),
+    re.DOTALL,
+)
+
+FONT_STACKS = {
+    "ko": "'Apple SD Gothic Neo', 'Malgun Gothic', 'Noto Sans KR', sans-serif",
+    "en": "-apple-system, 'Segoe UI', Roboto, Helvetica, Arial, "
+    "'Apple SD Gothic Neo', 'Malgun Gothic', 'Noto Sans KR', sans-serif",
+}
+
+LABELS: dict[str, dict[str, str]] = {
+    "ko": {
+        "issue": "제{n}호",
+        "greeting_named": f"{PLACEHOLDERS['name']}님, 안녕하세요.",
+        "greeting": "안녕하세요.",
+        "read_more": "더 읽기",
+        "by": "글",
+        "more_items": "더 볼 만한 글",
+        "more_in_archive": "지난 글 전체 보기 (아카이브)",
+        "archive": "아카이브",
+        "why": "{site} 소식을 구독하셨기 때문에 {email} 주소로 이 메일을 보내드립니다.",
+        "unsubscribe": "구독 취소",
+        "preferences": "구독 설정",
+        "view_online": "웹에서 보기",
+    },
+    "en": {
+        "issue": "Issue {n}",
+        "greeting_named": f"Hi {PLACEHOLDERS['name']},",
+        "greeting": "Hi there,",
+        "read_more": "Read more",
+        "by": "by",
+        "more_items": "More worth reading",
+        "more_in_archive": "More in the archive",
+        "archive": "Archive",
+        "why": "You are receiving this because {email} subscribed to {site}.",
+        "unsubscribe": "Unsubscribe",
+        "preferences": "Manage preferences",
+        "view_online": "View online",
+    },
+}
+
+PREHEADER_TITLES = 3
+PREHEADER_MAX_CHARS = 140
+
+
+def _lang(language: str | None) -> str:
+    base = (language or "").lower().split("-")[0]
+    return base if base in LABELS else "en"
+
+
+def safe_url(url: str | None) -> str:
+    """`url` if it is an absolute http(s) URL, else "" (drops javascript:, data:, etc.)."""
+    if not url:
+        return ""
+    url = url.strip()
+    if any(ch in url for ch in "\x00\r\n\t") or any(ch.isspace() for ch in url):
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return ""
+    return url
+
+
+def _safe_recipient_url(url: str) -> str:
+    """Recipient links may also be mailto: (List-Unsubscribe style)."""
+    if url.strip().lower().startswith("mailto:") and not any(c.isspace() for c in url.strip()):
+        return url.strip()
+    return safe_url(url)
+
+
+def builtin_template_dirs() -> list[Path]:
+    """The packaged templates (installed wheel), then the repo-level `templates/`."""
+    pkg = Path(_digest_pkg.__file__).resolve().parent
+    candidates = [pkg / "templates", pkg.parent / "templates"]
+    return [p for p in candidates if p.is_dir()]
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    subject: str
+    html: str
+    text: str
+    preheader: str
+
+
+def _preheader(digest: Digest) -> str:
+    titles = [" ".join(item.post.title.split()) for item in digest.items[:PREHEADER_TITLES]]
+    text = " · ".join(t for t in titles if t) or digest.intro or digest.subject
+    text = " ".join(text.split())
+    if len(text) > PREHEADER_MAX_CHARS:
+        text = text[: PREHEADER_MAX_CHARS - 1].rstrip() + "…"
+    return text
+
+
+def _underline(text: str, char: str = "=", limit: int = 76) -> str:
+    return char * min(limit, max(1, display_width(str(text))))
+
+
+def _autoescape(name: str | None) -> bool:
+    return bool(name) and not str(name).endswith((".txt.j2", ".txt"))
+
+
+class Renderer:
+    """Renders digests with the user's templates (if any) in front of the built-in ones."""
+
+    def __init__(self, override_dir: Path | None = None) -> None:
+        dirs: list[Path] = []
+        if override_dir is not None:
+            dirs.append(Path(override_dir))
+        dirs.extend(builtin_template_dirs())
+        self.search_path = tuple(dirs)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+            autoescape=_autoescape,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["wrap"] = wrap
+        self.env.filters["safe_url"] = safe_url
+        self.env.filters["format_date"] = format_date
+        self.env.filters["reading_time"] = format_reading_time
+        self.env.filters["oneline"] = lambda s: " ".join(str(s).split())
+        self.env.filters["underline"] = _underline
+
+    # -- public -----------------------------------------------------------------------------
+
+    def render(self, digest: Digest) -> RenderedDigest:
+        lang = _lang(digest.site.language)
+        preheader = _preheader(digest)
+        context = self._context(digest, lang, preheader)
+        mjml_source = self._render_template(HTML_TEMPLATE, context)
+        html_out = self._compile(mjml_source, lang)
+        text_out = self._render_template(TEXT_TEMPLATE, context)
+        text_out = "\n".join(
+            line if line == "-- " else line.rstrip() for line in text_out.splitlines()
+        ).strip("\n") + "\n"
+        return RenderedDigest(
+            subject=" ".join(digest.subject.split()),
+            html=html_out,
+            text=text_out,
+            preheader=preheader,
+        )
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _context(self, digest: Digest, lang: str, preheader: str) -> dict[str, Any]:
+        site = digest.site
+        labels = LABELS[lang]
+
+        def item_view(item: DigestItem) -> dict[str, Any]:
+            post = item.post
+            item_lang = _lang(item.summary.language or post.language or site.language)
+            return {
+                "item": item,
+                "post": post,
+                "title": " ".join(post.title.split()),
+                "url": safe_url(post.url),
+                "image": safe_url(post.image),
+                "image_alt": " ".join(post.image_alt.split()),
+                "author": " ".join(post.author.split()),
+                "date": format_date(post.published, lang, site.timezone, short=True),
+                "reading_time": format_reading_time(item.reading_minutes, lang),
+                "sentences": [" ".join(s.split()) for s in item.summary.sentences if s.strip()],
+                "language": item_lang,
+            }
+
+        archive_url = safe_url(site.archive_url) or safe_url(site.url)
+        return {
+            "digest": digest,
+            "site": site,
+            "lang": lang,
+            "labels": labels,
+            "font_stack": FONT_STACKS[lang],
+            "site_url": safe_url(site.url),
+            "archive_url": archive_url,
+            "issue_label": labels["issue"].format(n=digest.issue_number),
+            "date": format_date(digest.created, lang, site.timezone),
+            "preheader": preheader,
+            "sections": [
+                {"section": s, "title": s.title, "items": [item_view(i) for i in s.items]}
+                for s in digest.sections
+                if s.items
+            ],
+            "overflow": [item_view(i) for i in digest.overflow],
+            "placeholders": PLACEHOLDERS,
+            "greeting_if_name": GREETING_IF_NAME,
+            "greeting_else": GREETING_ELSE,
+            "greeting_end": GREETING_END,
+            "why": labels["why"],
+            "postal_lines": [ln.strip() for ln in site.postal_address.splitlines() if ln.strip()],
+        }
+
+    def _render_template(self, name: str, context: dict[str, Any]) -> str:
+        try:
+            template = self.env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(self._where(exc.filename or exc.name or name, exc.lineno, exc))
+        except jinja2.TemplateNotFound as exc:
+            dirs = ", ".join(str(d) for d in self.search_path) or "(none)"
+            raise TemplateError(f"{name}: template not found (searched {dirs})") from exc
+        filename = template.filename or name
+        try:
+            return template.render(context)
+        except jinja2.TemplateSyntaxError as exc:  # e.g. a broken {% include %}d template
+            raise TemplateError(self._where(exc.filename or exc.name or name, exc.lineno, exc))
+        except Exception as exc:  # undefined variables, filter errors, ...
+            lineno = 0
+            # Jinja rewrites tracebacks so template frames carry the template's file and line;
+            # take the innermost one (an {% include %}d file, if that is where it failed).
+            for frame in traceback.extract_tb(exc.__traceback__):
+                if not frame.filename.endswith((".py", ".pyc")):
+                    filename, lineno = frame.filename, frame.lineno or 0
+            raise TemplateError(self._where(filename, lineno, exc)) from exc
+
+    @staticmethod
+    def _where(filename: str, lineno: int | None, exc: BaseException) -> str:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        return f"{filename}:{lineno or 0}: {message}"
+
+    def _compile(self, source: str, lang: str) -> str:
+        try:
+            out = mjml2html(source, disable_comments=True, fonts={})
+        except Exception as exc:  # mrml raises ValueError on malformed MJML
+            raise TemplateError(f"{HTML_TEMPLATE}: MJML compilation failed: {exc}") from exc
+        leftover = re.search(r"<mj-[a-z-]+", out)
+        if leftover:  # mrml passes unknown mj-* tags through silently
+            raise TemplateError(
+                f"{HTML_TEMPLATE}: MJML compilation failed: unknown element {leftover.group(0)}>"
+            )
+        # mrml emits lang="und" when <mjml lang> is missing or ignored: fix the <html> tag.
+        out = re.sub(
+            r'<html\b([^>]*?)\blang="und"', lambda m: f'<html{m.group(1)}lang="{lang}"', out, 1
+        )
+        if not re.match(r"(?is)<!doctype html>\s*<html\b[^>]*\blang=", out):
+            out = re.sub(r"(?i)<html\b", f'<html lang="{lang}"', out, count=1)
+        return out
+
+
+def personalize(rendered: RenderedDigest, recipient: Recipient) -> tuple[str, str]:
+    """Fill the per-recipient placeholders: returns (html, text).
+
+    Values are HTML-escaped in the HTML part. Links that are not http(s)/mailto become "".
+    Without a name, the greeting falls back to its nameless form.
+    """
+    name = " ".join(recipient.name.split())
+    values = {
+        "name": name,
+        "email": recipient.email.strip(),
+        "unsubscribe_url": _safe_recipient_url(recipient.unsubscribe_url),
+        "preferences_url": _safe_recipient_url(recipient.preferences_url),
+    }
+
+    def fill(text: str, escape: bool) -> str:
+        text = _GREETING_RE.sub(lambda m: m.group(1) if name else m.group(2), text)
+        for key, token in PLACEHOLDERS.items():
+            value = values[key]
+            text = text.replace(token, html.escape(value, quote=True) if escape else value)
+        return text
+
+    return fill(rendered.html, True), fill(rendered.text, False)

@@ -1,0 +1,317 @@
+"""`config.toml`, parsed once into frozen, typed objects.
+
+Every section is a dataclass; `load_config` checks each key against the dataclass fields, so an
+unknown key or a wrong type is a `ConfigError` naming the file and the key (`sources[1].url`).
+Relative paths are resolved against the config file's folder. Secrets are never read from the
+file: the config names the environment variable that holds them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.errors import ConfigError
+
+LANGUAGES = ("ko", "en")
+ALGORITHMS = ("lead", "lexrank", "textrank", "lsa", "luhn", "edmundson", "kl", "sumbasic", "hybrid")
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    name: str
+    url: str
+    sender: str  # "Display Name <address>"
+    timezone: str = "UTC"
+    language: str = "ko"
+    description: str = ""
+    postal_address: str = ""
+    reply_to: str = ""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: Path = Path("var/digest.sqlite3")
+
+
+@dataclass(frozen=True)
+class SMTPConfig:
+    host: str = "embedded"  # "embedded" starts the built-in mail catcher on 127.0.0.1
+    port: int = 0  # 0 with the embedded catcher: any free port
+    maildir: Path = Path("var/mail")  # where the embedded catcher stores what it receives
+    security: str = "none"  # none | starttls | starttls-optional | tls
+    username: str = ""
+    password_env: str = ""  # name of the environment variable holding the password
+    timeout: float = 30.0
+    concurrency: int = 2
+
+    @property
+    def embedded(self) -> bool:
+        return self.host == "embedded"
+
+    def password(self) -> str | None:
+        if not self.password_env:
+            return None
+        return os.environ.get(self.password_env)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    url: str  # http(s) URL, or a path to a file
+    kind: str = "feed"
+    language: str = ""  # "" = detect per post
+    tags: tuple[str, ...] = ()  # tags added to every post of this source
+    replay: bool = False  # sample content: shift dates so the newest entry is "now"
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class ThemeConfig:
+    key: str
+    title: dict[str, str]  # per language: {ko = "인공지능", en = "AI"}
+    keywords: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # source tags or categories that map onto this theme
+    exclude: tuple[str, ...] = ()
+    threshold: float = 1.0
+
+    def title_for(self, language: str) -> str:
+        return self.title.get(language) or next(iter(self.title.values()), self.key)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    name: str
+    cron: str  # five-field cron expression: minute hour day month day-of-week
+    timezone: str = ""  # "" = the site's
+    themes: tuple[str, ...] = ()  # () = every subscriber, by their own preferences
+
+
+@dataclass(frozen=True)
+class SummaryConfig:
+    algorithm: str = "hybrid"
+    sentences: int = 3
+    max_chars: int = 400
+    language: str = "auto"
+    prefer_description: bool = False
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    lookback_days: int = 7
+    max_posts: int = 10
+
+
+@dataclass(frozen=True)
+class SubscribersConfig:
+    files: tuple[Path, ...] = ()  # CSV lists imported (upserted) before every send
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    base_url: str = "http://127.0.0.1:8025"  # public address of `digest serve` (unsubscribe links)
+    secret_env: str = "DIGEST_SECRET"  # HMAC secret for links; unset: a local file next to the DB
+    preview_port: int = 0
+
+
+@dataclass(frozen=True)
+class TemplatesConfig:
+    folder: Path | None = None  # templates here override the built-in ones
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    site: SiteConfig
+    store: StoreConfig = field(default_factory=StoreConfig)
+    smtp: SMTPConfig = field(default_factory=SMTPConfig)
+    sources: tuple[SourceConfig, ...] = ()
+    themes: tuple[ThemeConfig, ...] = ()
+    schedules: tuple[ScheduleConfig, ...] = ()
+    summary: SummaryConfig = field(default_factory=SummaryConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    subscribers: SubscribersConfig = field(default_factory=SubscribersConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+
+    def theme(self, key: str) -> ThemeConfig:
+        for theme in self.themes:
+            if theme.key == key:
+                return theme
+        known = ", ".join(t.key for t in self.themes) or "none defined"
+        raise ConfigError(f"{self.path}: unknown theme {key!r} (themes: {known})")
+
+
+T = TypeVar("T")
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (use --config PATH)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config is not UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: dict[str, Any], path: Path) -> Config:
+    data = {**data, "path": str(path)}
+    if "site" not in data:
+        raise ConfigError(f"{path}: missing [site] section")
+    config = _build(Config, data, "", path)
+    base = path.resolve().parent
+    config = _resolve_paths(config, base)
+    _validate(config)
+    return config
+
+
+def _build(cls: type[T], data: Any, where: str, path: Path) -> T:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: {where or 'top level'}: expected a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{path}: unknown key {_join(where, key)!r}")
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        name = _join(where, f.name)
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise ConfigError(f"{path}: missing key {name!r}")
+            continue
+        kwargs[f.name] = _convert(hints[f.name], data[f.name], name, path)
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, where: str, path: Path) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, where, path)
+    if is_dataclass(tp):
+        return _build(tp, value, where, path)  # type: ignore[type-var]
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: {where!r} must be a list")
+        return tuple(_convert(args[0], v, f"{where}[{i}]", path) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            if isinstance(value, str):
+                return {"": value}
+            raise ConfigError(f"{path}: {where!r} must be a string or a table of strings")
+        return dict(value)
+    if tp is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: {where!r} must be a path string")
+        return Path(value)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (str, int, bool, float):
+        if type(value) is not tp:
+            raise ConfigError(
+                f"{path}: {where!r} must be {_type_name(tp)}, not {_type_name(type(value))}"
+            )
+        return value
+    raise ConfigError(f"{path}: {where!r}: unsupported type")  # pragma: no cover
+
+
+def _type_name(tp: Any) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false", float: "a number"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    from dataclasses import replace
+
+    def resolve(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    sources = tuple(
+        replace(s, url=str(resolve(Path(s.url))))
+        if "://" not in s.url
+        else s
+        for s in config.sources
+    )
+    return replace(
+        config,
+        store=replace(config.store, path=resolve(config.store.path)),
+        smtp=replace(config.smtp, maildir=resolve(config.smtp.maildir)),
+        sources=sources,
+        subscribers=replace(
+            config.subscribers, files=tuple(resolve(p) for p in config.subscribers.files)
+        ),
+        templates=replace(
+            config.templates,
+            folder=resolve(config.templates.folder) if config.templates.folder else None,
+        ),
+    )
+
+
+def _check_zone(name: str, where: str, path: Path) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{path}: {where!r}: unknown timezone {name!r}") from None
+
+
+def _validate(config: Config) -> None:
+    p = config.path
+    if config.site.language not in LANGUAGES:
+        raise ConfigError(f"{p}: 'site.language' must be one of {', '.join(LANGUAGES)}")
+    _check_zone(config.site.timezone, "site.timezone", p)
+    if config.smtp.security not in ("none", "starttls", "starttls-optional", "tls"):
+        raise ConfigError(f"{p}: 'smtp.security' must be none, starttls, starttls-optional or tls")
+    if config.smtp.concurrency < 1:
+        raise ConfigError(f"{p}: 'smtp.concurrency' must be at least 1")
+    if not config.smtp.embedded and config.smtp.port <= 0:
+        raise ConfigError(f"{p}: 'smtp.port' must be set for host {config.smtp.host!r}")
+    if config.summary.algorithm not in ALGORITHMS:
+        raise ConfigError(f"{p}: 'summary.algorithm' must be one of {', '.join(ALGORITHMS)}")
+    if config.summary.language not in ("auto", *LANGUAGES):
+        raise ConfigError(f"{p}: 'summary.language' must be auto, ko or en")
+    if config.summary.sentences < 1 or config.summary.max_chars < 20:
+        raise ConfigError(f"{p}: 'summary.sentences' >= 1 and 'summary.max_chars' >= 20")
+    if config.selection.lookback_days < 1 or config.selection.max_posts < 1:
+        raise ConfigError(f"{p}: 'selection.lookback_days' and 'selection.max_posts' must be >= 1")
+    names = [s.name for s in config.sources]
+    for i, source in enumerate(config.sources):
+        if names.count(source.name) > 1:
+            raise ConfigError(f"{p}: 'sources[{i}].name': duplicate source name {source.name!r}")
+        if source.kind != "feed":
+            raise ConfigError(f"{p}: 'sources[{i}].kind': unknown kind {source.kind!r} (feed)")
+    keys = [t.key for t in config.themes]
+    for i, theme in enumerate(config.themes):
+        if keys.count(theme.key) > 1 or not theme.key.replace("-", "").isalnum():
+            raise ConfigError(f"{p}: 'themes[{i}].key': duplicate or invalid key {theme.key!r}")
+        if not theme.keywords and not theme.tags:
+            raise ConfigError(f"{p}: 'themes[{i}]': needs keywords or tags")
+    for i, sched in enumerate(config.schedules):
+        if sched.timezone:
+            _check_zone(sched.timezone, f"schedules[{i}].timezone", p)
+        for key in sched.themes:
+            if key not in keys:
+                raise ConfigError(f"{p}: 'schedules[{i}].themes': unknown theme {key!r}")
+        from digest.schedule import parse_cron
+
+        parse_cron(sched.cron, f"{p}: 'schedules[{i}].cron'")

@@ -1,0 +1,157 @@
+"""The SMTP sender (aiosmtplib): a small pool of reused connections, timeouts on every call.
+
+A 2xx reply is `sent`, 4xx `deferred`, 5xx `failed`. A dropped connection or a timeout means
+the message's fate is unknown: the connection is discarded (never reused after a timeout),
+the message is retried once on a fresh connection and otherwise left `deferred`, so a later
+run retries it rather than dropping it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+import aiosmtplib
+
+from digest.compose.message import Envelope
+from digest.config import SMTPConfig
+from digest.errors import SMTPConnectError
+from digest.send import Outcome
+
+
+def _reply(code: int, message: str) -> str:
+    return f"{code} {message}".strip()
+
+
+def _classify(code: int, message: str) -> Outcome:
+    if 200 <= code < 300:
+        return Outcome("sent", _reply(code, message))
+    if 400 <= code < 500:
+        return Outcome("deferred", _reply(code, message))
+    return Outcome("failed", _reply(code, message))
+
+
+class SMTPSender:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        security: str = "none",
+        username: str = "",
+        password: str | None = None,
+        timeout: float = 30.0,
+        concurrency: int = 2,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.host = host
+        self.port = port
+        self.security = security
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._open: set[aiosmtplib.SMTP] = set()
+
+    @classmethod
+    def from_config(cls, smtp: SMTPConfig, host: str, port: int) -> SMTPSender:
+        return cls(
+            host,
+            port,
+            security=smtp.security,
+            username=smtp.username,
+            password=smtp.password(),
+            timeout=smtp.timeout,
+            concurrency=smtp.concurrency,
+        )
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            timeout=self.timeout,
+            use_tls=self.security == "tls",
+            start_tls={"starttls": True, "starttls-optional": None}.get(self.security, False),
+        )
+        try:
+            await client.connect()
+            if self.username:
+                await client.login(self.username, self.password or "")
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise SMTPConnectError(
+                f"SMTP server {self.host}:{self.port}: cannot connect: {exc}"
+            ) from None
+        self._open.add(client)
+        return client
+
+    def _discard(self, client: aiosmtplib.SMTP) -> None:
+        self._open.discard(client)
+        client.close()
+
+    async def __aenter__(self) -> SMTPSender:
+        # Fail fast, before any delivery row changes, when the server is unreachable.
+        self._idle.put_nowait(await self._connect())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for client in list(self._open):
+            try:
+                if client.is_connected:
+                    await asyncio.wait_for(client.quit(), timeout=min(self.timeout, 5.0))
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                pass
+            finally:
+                self._discard(client)
+
+    async def send(self, envelope: Envelope) -> Outcome:
+        async with self._slots:
+            for attempt in (1, 2):
+                try:
+                    client = self._idle.get_nowait()
+                except asyncio.QueueEmpty:
+                    try:
+                        client = await self._connect()
+                    except SMTPConnectError as exc:
+                        return Outcome("deferred", str(exc))
+                try:
+                    errors, message = await client.sendmail(
+                        envelope.sender, [envelope.recipient], envelope.data
+                    )
+                except aiosmtplib.SMTPRecipientsRefused as exc:
+                    self._idle.put_nowait(client)
+                    refused = exc.recipients[0]
+                    return _classify(refused.code, refused.message)
+                except aiosmtplib.SMTPResponseException as exc:
+                    if exc.code == 421 or not client.is_connected:
+                        self._discard(client)
+                    else:
+                        await self._reset(client)
+                    return _classify(exc.code, exc.message)
+                except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                    # Fate unknown: drop this connection and retry once on a new one.
+                    self._discard(client)
+                    if attempt == 2:
+                        return Outcome("deferred", f"connection lost: {exc}")
+                    continue
+                self._idle.put_nowait(client)
+                if errors:
+                    code, text = next(iter(errors.values()))
+                    return _classify(code, text)
+                return Outcome("sent", message.strip() or "250")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _reset(self, client: aiosmtplib.SMTP) -> None:
+        try:
+            await client.rset()
+            self._idle.put_nowait(client)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            self._discard(client)

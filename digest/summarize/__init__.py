@@ -1,0 +1,21 @@
+"""Extractive summarization (sumy ranking on Kiwi/pysbd sentences, our selection rules)."""
+
+from digest.summarize.core import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    Summarizer,
+    SummaryConfig,
+    rank_presplit,
+    summarize,
+    summarize_many,
+)
+
+__all__ = [
+    "ALGORITHMS",
+    "DEFAULT_ALGORITHM",
+    "Summarizer",
+    "SummaryConfig",
+    "rank_presplit",
+    "summarize",
+    "summarize_many",
+]

@@ -1,0 +1,273 @@
+"""Extractive summaries: rank sentences (sumy or our blend), then choose under a budget.
+
+Selection rules shared by every algorithm:
+  * sentences are exact substrings of the post and come back in the post's order;
+  * the character budget is met by choosing sentences, never by cutting one;
+  * a text that already fits the budget is its own summary;
+  * boilerplate (captions, bylines, contact and subscribe lines) is never chosen.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from digest.config import SummaryConfig
+from digest.errors import SummaryError
+from digest.models import Summary
+from digest.summarize.boilerplate import is_boilerplate
+from digest.summarize.sumy_adapter import SUMY_ALGORITHMS, sumy_scores
+from digest.text.english import english_terms
+from digest.text.kiwi import content_morphemes, morphemes_of
+from digest.text.lang import detect_language
+from digest.text.sentences import Span, split_spans
+
+
+HYBRID = "hybrid"
+ALGORITHMS = ("lead", *SUMY_ALGORITHMS, HYBRID)
+DEFAULT_ALGORITHM = HYBRID
+
+# Candidate length bounds in characters. Shorter "sentences" are fragments, labels or
+# headings; longer ones are usually run-ons from missing punctuation and eat the budget.
+_MIN_CHARS = {"ko": 12, "en": 25}
+_MAX_CHARS = 320
+_SEPARATOR = " "
+
+# Hybrid weights, tuned on sci-news-sum-kr-50 (see bench/README-summaries.md). Centrality is
+# the base; title overlap captures what the author says the post is about; the position prior
+# is mild and decays fast, enough to favour a news lead without making essays lead-k.
+_W_CENTRALITY = 1.0
+_W_TITLE = 0.6
+_W_POSITION = 0.35
+_POSITION_DECAY = 3.0
+_MMR_LAMBDA = 0.75
+
+_TEASER_END = re.compile(r"(?:\.\.\.|…|\[…\]|\[\.\.\.\]|더\s*보기|read more|continue reading)\W*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    terms: tuple[str, ...]
+    position: int
+    boilerplate: bool = False
+
+
+def _terms_for(text: str, language: str) -> list[str]:
+    return content_morphemes(text) if language == "ko" else english_terms(text)
+
+
+def _normalize(values: Sequence[float]) -> list[float]:
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    if math.isclose(high, low):
+        return [0.0 for _ in values]
+    return [(v - low) / (high - low) for v in values]
+
+
+def _cosine(a: Counter[str], b: Counter[str]) -> float:
+    if not a or not b:
+        return 0.0
+    dot = sum(count * b[term] for term, count in a.items() if term in b)
+    if not dot:
+        return 0.0
+    norm = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
+    return dot / norm
+
+
+def _title_overlap(terms: Sequence[str], title: frozenset[str]) -> float:
+    if not title or not terms:
+        return 0.0
+    return len(title.intersection(terms)) / len(title)
+
+
+def score_sentences(
+    candidates: Sequence[Candidate], algorithm: str, title_terms: Sequence[str] = ()
+) -> list[float]:
+    """One score per candidate (boilerplate scores -inf); higher is better."""
+    keep = [i for i, c in enumerate(candidates) if not c.boilerplate]
+    texts = [candidates[i].text for i in keep]
+    terms = [candidates[i].terms for i in keep]
+    n = len(keep)
+    if algorithm == "lead":
+        raw = [float(n - k) for k in range(n)]
+    elif algorithm == HYBRID:
+        centrality = _normalize(sumy_scores("textrank", texts, terms))
+        title = frozenset(title_terms)
+        raw = [
+            _W_CENTRALITY * centrality[k]
+            + _W_TITLE * _title_overlap(terms[k], title)
+            + _W_POSITION * math.exp(-k / _POSITION_DECAY)
+            for k in range(n)
+        ]
+    elif algorithm in SUMY_ALGORITHMS:
+        raw = sumy_scores(algorithm, texts, terms, title_terms)
+    else:
+        raise SummaryError(f"unknown summary algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}")
+    scores = [-math.inf] * len(candidates)
+    for k, i in enumerate(keep):
+        scores[i] = raw[k]
+    return scores
+
+
+def select(
+    candidates: Sequence[Candidate],
+    scores: Sequence[float],
+    *,
+    count: int,
+    max_chars: int,
+    language: str,
+    mmr: bool,
+) -> list[int]:
+    """Indices of the chosen candidates, in document order."""
+    usable = [i for i, c in enumerate(candidates) if not c.boilerplate and scores[i] > -math.inf]
+    low = _MIN_CHARS.get(language, 12)
+    bounded = [i for i in usable if low <= len(candidates[i].text) <= _MAX_CHARS]
+    # Fall back to any length rather than return nothing for a post of fragments.
+    pool = bounded or usable
+    if not pool or count <= 0:
+        return []
+    norm = dict(zip(pool, _normalize([scores[i] for i in pool]) if len(pool) > 1 else [1.0], strict=True))
+    bags = {i: Counter(candidates[i].terms) for i in pool}
+    chosen: list[int] = []
+    used = 0
+    remaining = set(pool)
+    while remaining and len(chosen) < count:
+        best, best_value = -1, -math.inf
+        for i in remaining:
+            value = norm[i]
+            if mmr and chosen:
+                redundancy = max(_cosine(bags[i], bags[j]) for j in chosen)
+                value = _MMR_LAMBDA * value - (1 - _MMR_LAMBDA) * redundancy
+            if value > best_value or (value == best_value and i < best):
+                best, best_value = i, value
+        remaining.discard(best)
+        extra = len(candidates[best].text) + (len(_SEPARATOR) if chosen else 0)
+        if used + extra > max_chars:
+            continue  # too long for what is left of the budget: try the next best
+        chosen.append(best)
+        used += extra
+    return sorted(chosen)
+
+
+def _is_usable_description(description: str, text: str) -> bool:
+    desc = description.strip()
+    if len(desc) < 20 or _TEASER_END.search(desc):
+        return False
+    # A description that is just the opening of the body is an automatic teaser.
+    head = re.sub(r"\s+", " ", text.strip())[: len(desc) + 20]
+    return not head.startswith(re.sub(r"\s+", " ", desc).rstrip(".…"))
+
+
+class Summarizer:
+    """Holds a configuration; the Kiwi analyzer itself is shared per process."""
+
+    def __init__(self, config: SummaryConfig | None = None) -> None:
+        self.config = config or SummaryConfig()
+
+    def __call__(
+        self, text: str, *, title: str = "", language: str | None = None, description: str = ""
+    ) -> Summary:
+        return summarize(text, title=title, config=self.config, language=language, description=description)
+
+    def many(self, items: Iterable[tuple[str, str]], language: str | None = None) -> list[Summary]:
+        """Summaries of (title, text) pairs."""
+        return [self(text, title=title, language=language) for title, text in items]
+
+
+def _resolve_language(text: str, config_language: str, hint: str | None) -> str:
+    if config_language in ("ko", "en"):
+        return config_language
+    return detect_language(text, hint)
+
+
+def summarize(
+    text: str,
+    *,
+    title: str = "",
+    config: SummaryConfig,
+    language: str | None = None,
+    description: str = "",
+) -> Summary:
+    """Extractive summary of `text` under `config`.
+
+    `language` is the source's declared language, a hint for detection when
+    `config.language` is "auto". `description` is the source's own summary, used instead
+    when `config.prefer_description` is set and it is a real summary, not a teaser.
+    """
+    lang = _resolve_language(text, config.language, language)
+    algorithm = config.algorithm or DEFAULT_ALGORITHM
+    if algorithm not in ALGORITHMS:
+        raise SummaryError(f"unknown summary algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}")
+    if config.prefer_description and description and _is_usable_description(description, text):
+        desc = description.strip()
+        if len(desc) <= config.max_chars:
+            pieces = [s.text for s in split_spans(desc, lang)] or [desc]
+            return Summary(lang, tuple(pieces), "description")
+    spans = split_spans(text, lang)
+    candidates = [Candidate(s.text, s.terms, i, is_boilerplate(s.text)) for i, s in enumerate(spans)]
+    content = [c for c in candidates if not c.boilerplate]
+    if len(_SEPARATOR.join(c.text for c in content)) <= config.max_chars:
+        return Summary(lang, tuple(c.text for c in content), "full")
+    title_terms = _terms_for(title, lang) if title.strip() else []
+    scores = score_sentences(candidates, algorithm, title_terms)
+    chosen = select(
+        candidates,
+        scores,
+        count=config.sentences,
+        max_chars=config.max_chars,
+        language=lang,
+        mmr=algorithm == HYBRID,
+    )
+    return Summary(lang, tuple(candidates[i].text for i in chosen), algorithm)
+
+
+def summarize_many(
+    posts: Iterable[tuple[str, str]], *, config: SummaryConfig, language: str | None = None
+) -> list[Summary]:
+    """Summaries of (title, text) pairs with one configuration."""
+    return Summarizer(config).many(posts, language)
+
+
+def candidates_from_sentences(sentences: Sequence[str], language: str) -> list[Candidate]:
+    """Candidates for text that is already split (evaluation sets), analysed in one batch."""
+    if language == "ko":
+        terms = morphemes_of(sentences)
+    else:
+        terms = [english_terms(s) for s in sentences]
+    return [Candidate(s, tuple(t), i, is_boilerplate(s)) for i, (s, t) in enumerate(zip(sentences, terms, strict=True))]
+
+
+def rank_presplit(
+    sentences: Sequence[str],
+    *,
+    title: str = "",
+    algorithm: str = DEFAULT_ALGORITHM,
+    count: int = 3,
+    max_chars: int = 10**9,
+    language: str = "ko",
+) -> list[int]:
+    """Chosen sentence indices for pre-split text (used by the benchmark)."""
+    candidates = candidates_from_sentences(sentences, language)
+    title_terms = _terms_for(title, language) if title.strip() else []
+    scores = score_sentences(candidates, algorithm, title_terms)
+    return select(candidates, scores, count=count, max_chars=max_chars, language=language, mmr=algorithm == HYBRID)
+
+
+__all__ = [
+    "ALGORITHMS",
+    "DEFAULT_ALGORITHM",
+    "Candidate",
+    "Span",
+    "Summarizer",
+    "SummaryConfig",
+    "rank_presplit",
+    "score_sentences",
+    "select",
+    "summarize",
+    "summarize_many",
+]

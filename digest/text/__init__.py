@@ -1,0 +1,17 @@
+"""Language-aware text helpers: language detection, sentence splitting, Korean morphemes."""
+
+from digest.text.kiwi import Analysis, AnalyzedSentence, analyze, content_morphemes, get_kiwi
+from digest.text.lang import detect_language
+from digest.text.sentences import Span, split_sentences, split_spans
+
+__all__ = [
+    "Analysis",
+    "AnalyzedSentence",
+    "Span",
+    "analyze",
+    "content_morphemes",
+    "detect_language",
+    "get_kiwi",
+    "split_sentences",
+    "split_spans",
+]

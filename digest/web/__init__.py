@@ -1,0 +1,1 @@
+"""The web side: the editor's preview (and later the subscribers' pages)."""

@@ -1,0 +1,420 @@
+#!/usr/bin/env python3
+"""Build digest's bundled sample feed (and test fixtures) from the seed capture.
+
+The seed (`shared/seeds/000_6afb54d03c3eef92.txt`) is a plain-text capture of the Korean blog
+"해봄의 아카이브" by Haebom: site title, description, then per post an author line ("Haebom"),
+a title line, the body on ONE line, an optional bare comment count, a reaction-emoji line and a
+reaction count. It carries no dates, links, tags or paragraph breaks; this script ADDS them
+(deterministically, no randomness) and writes an Atom 1.0 feed:
+
+    python scripts/make_sample_feed.py                 # -> samples/haebom/feed.atom
+    python scripts/make_sample_feed.py --fixtures      # also tests/fixtures/feeds/*.atom
+    python scripts/make_sample_feed.py path/to/seed.txt --out other.atom
+
+Added by us, per post: a slug and link, a tag: URI id, published/updated dates (newest post
+2026-11-20T09:00:00+09:00, older posts 1-4 days apart), 2-4 category tags chosen by hand from
+the post's subject (`POSTS` below), a teaser summary and paragraph breaks (the body is
+re-split at sentence ends with kiwipiepy; the sentence text itself is kept exactly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import re
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from lxml import etree as ET
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SEED = REPO_ROOT.parent / "shared" / "seeds" / "000_6afb54d03c3eef92.txt"
+DEFAULT_OUT = REPO_ROOT / "samples" / "haebom" / "feed.atom"
+FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures" / "feeds"
+
+AUTHOR = "Haebom"
+SITE_URL = "https://haebom.example/"
+FEED_URL = "https://haebom.example/feed.atom"
+TAG_AUTHORITY = "tag:haebom.example,2024"
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+THR_NS = "http://purl.org/syndication/thread/1.0"
+DIGEST_NS = "https://github.com/digest/ns/1.0"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+KST = timezone(timedelta(hours=9))
+NEWEST = datetime(2026, 11, 20, 9, 0, tzinfo=KST)
+
+# ---------------------------------------------------------------------------------------------
+# Hand-written per-post metadata, in seed order (the seed is newest first: post 1 is about the
+# 2024-12-03 martial law, post 32 anticipates the 2024 US election). The title prefix guards
+# against the table drifting out of line with the seed. Tags come from a small shared
+# vocabulary so digest themes can map onto them.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Meta:
+    title_prefix: str
+    slug: str
+    tags: tuple[str, ...]
+
+
+POSTS: tuple[Meta, ...] = (
+    Meta("계엄, 우리에겐", "martial-law-we-have-power", ("사회", "정치", "인문학")),
+    Meta("전문가와 비전문가", "expertise-and-responsibility", ("업무", "사회", "인문학")),
+    Meta("인공지능 탑재 PC", "ai-pc-productivity", ("인공지능", "생산성", "제품")),
+    Meta("학습하는 법을", "learning-how-to-learn", ("인공지능", "교육", "업무")),
+    Meta('"국내 최초의 인공지능', "korea-ai-basic-act", ("인공지능", "정책", "규제")),
+    Meta("투자 전략 정리", "investment-strategy-notes", ("경제", "투자")),
+    Meta("당신, 혹시 제품보다", "famous-before-the-product", ("제품", "스타트업", "마케팅")),
+    Meta("부흥회와 어린 양들", "revival-meetings-and-lambs", ("사회", "교육", "인문학")),
+    Meta("당신이 SaaS", "building-a-saas-product", ("스타트업", "제품", "SaaS")),
+    Meta("??? : 메타나", "lets-do-multimodal", ("인공지능", "LLM", "멀티모달")),
+    Meta("인공지능은 심리상담을", "can-ai-do-counseling", ("인공지능", "사회", "윤리")),
+    Meta("??? : 그 파인튜닝", "just-fine-tune-it", ("인공지능", "LLM")),
+    Meta("??? : 인공지능 좀", "just-do-some-ai", ("인공지능", "LLM", "업무")),
+    Meta("애자일(Agile) : 우리가", "why-agile-fails", ("업무", "애자일", "조직문화")),
+    Meta("애자일(Agile) : 성공", "agile-success-secrets", ("업무", "애자일", "조직문화")),
+    Meta("다른 회사, 같은 문제", "samsung-intel-same-problem", ("경제", "반도체", "조직문화")),
+    Meta("검색 시장의 붕괴", "is-search-collapsing", ("인공지능", "검색", "제품")),
+    Meta("인공지능을 인용할 때는", "cite-ai-with-prompt", ("인공지능", "정책", "규제")),
+    Meta("AI 에이전트의 협업", "ai-agent-orchestration", ("인공지능", "에이전트", "업무")),
+    Meta("왜 그들은 기초 학문", "why-study-fundamentals", ("인문학", "교육", "인공지능")),
+    Meta("Producer의 시대", "age-of-the-producer", ("업무", "제품", "커리어")),
+    Meta("데이터모프의 편지", "datamorph-letters", ("인문학", "철학", "사회")),
+    Meta("누가 데이터 센터를", "who-builds-data-centers", ("인공지능", "데이터센터", "경제")),
+    Meta("KBS 9시 뉴스", "kbs-news-deepfake", ("인공지능", "사회", "윤리")),
+    Meta(
+        '"프롬프트 엔지니어링"', "do-you-need-prompt-engineering", ("인공지능", "프롬프트", "교육")
+    ),
+    Meta("20년 후 미래를", "past-20-years-for-next-20", ("인문학", "역사", "정책")),
+    Meta("인공지능 UX 스터디 공유회 3/3", "ai-ux-study-3", ("인공지능", "UX", "제품")),
+    Meta("인공지능 UX 스터디 공유회 2/3", "ai-ux-study-2", ("인공지능", "UX", "제품")),
+    Meta("인공지능 UX 스터디 공유회 1/3", "ai-ux-study-1", ("인공지능", "UX", "제품")),
+    Meta('우리가 "통 속의 뇌"', "brain-in-a-vat", ("철학", "인문학", "BCI")),
+    Meta("기본소득을 3년", "basic-income-experiment", ("경제", "정책", "사회")),
+    Meta("탐욕자와 위선자의", "greed-vs-hypocrisy-us-election", ("정치", "경제", "투자")),
+    Meta("인공지능, 기술 격차", "ai-gap-and-sustainability", ("인공지능", "경제", "빅테크")),
+    Meta("기부 대신 선택한", "donating-to-creators", ("사회", "콘텐츠")),
+    Meta("우리가 하고 싶은 걸", "not-enough-electricity", ("인공지능", "에너지", "데이터센터")),
+)
+
+# Days between consecutive posts, newest first (len = posts - 1). The first five keep six posts
+# inside the final 7 days so a weekly digest has substance; the whole spread is ~10 weeks.
+# fmt: off
+GAPS_DAYS = (
+    1, 1, 2, 1, 1,
+    2, 3, 2, 1, 3, 2, 4, 2, 1, 3, 2, 2, 3, 1, 2, 4, 2, 3, 1, 2, 2, 3, 2, 1, 3, 2, 4, 2, 3,
+)
+# fmt: on
+# Plausible KST publishing times (morning commute, lunch, late evening), cycled per post.
+TIMES = ("09:00", "22:40", "07:50", "12:20", "23:15", "08:35", "21:05", "19:30", "06:55", "13:10")
+# A few older posts were edited after publishing: index -> hours until `updated`.
+EDITS_HOURS = {9: 5, 14: 26, 15: 3, 27: 2, 28: 30}
+
+
+# ---------------------------------------------------------------------------------------------
+# Seed parsing
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeedPost:
+    title: str
+    body: str
+    comments: int | None
+    reaction_emoji: str | None
+    reactions: int | None
+
+
+@dataclass(frozen=True)
+class Seed:
+    title: str
+    description: str
+    posts: tuple[SeedPost, ...]
+
+
+def _is_count(line: str) -> bool:
+    return line.replace(",", "").isdigit()
+
+
+def _is_emoji(line: str) -> bool:
+    return not any(ch.isalnum() for ch in line)
+
+
+def _parse_post(lines: list[str], where: str) -> SeedPost:
+    if len(lines) < 2:
+        raise ValueError(f"{where}: a post needs a title and a body, got {lines!r}")
+    title, body = lines[0], lines[1]
+    tail = lines[2:]
+    # Tolerate a body that was wrapped onto extra lines: text lines before the counts.
+    while tail and not _is_count(tail[0]) and not _is_emoji(tail[0]):
+        body = f"{body} {tail.pop(0)}"
+    comments = emoji = reactions = None
+    seen_emoji = False
+    for line in tail:
+        if _is_count(line):
+            value = int(line.replace(",", ""))
+            if seen_emoji and reactions is None:
+                reactions = value
+            elif not seen_emoji and comments is None:
+                # A bare number before the reaction line (or with no reaction line at all)
+                # is the comment count.
+                comments = value
+            else:
+                raise ValueError(f"{where}: unexpected number {line!r}")
+        elif _is_emoji(line) and not seen_emoji:
+            emoji, seen_emoji = line, True
+        else:
+            raise ValueError(f"{where}: unexpected line {line!r}")
+    return SeedPost(title, body, comments, emoji, reactions)
+
+
+def parse_seed(path: Path) -> Seed:
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    numbered = [(n, ln) for n, ln in enumerate(lines, 1) if ln]  # blank lines carry nothing
+    if len(numbered) < 2:
+        raise ValueError(f"{path}: missing site title / description")
+    (_, site_title), (_, description) = numbered[0], numbered[1]
+    posts: list[SeedPost] = []
+    current: list[str] | None = None
+    start = 0
+    for n, line in numbered[2:]:
+        if line == AUTHOR:
+            if current is not None:
+                posts.append(_parse_post(current, f"{path}:{start}"))
+            current, start = [], n
+        elif current is None:
+            raise ValueError(f"{path}:{n}: text before the first author line")
+        else:
+            current.append(line)
+    if current is not None:
+        posts.append(_parse_post(current, f"{path}:{start}"))
+    return Seed(site_title, description, tuple(posts))
+
+
+# ---------------------------------------------------------------------------------------------
+# Added metadata: paragraphs, teaser, dates
+# ---------------------------------------------------------------------------------------------
+
+_KIWI = None
+_SENTENCE_END = re.compile(r"""[.?!…다요죠까)\]"'”’]$""")
+
+
+def _kiwi():
+    global _KIWI
+    if _KIWI is None:
+        from kiwipiepy import Kiwi
+
+        _KIWI = Kiwi()
+    return _KIWI
+
+
+def paragraphs(body: str) -> list[str]:
+    """Split a one-line body into paragraphs of ~3-5 sentences, keeping the text exactly.
+
+    Paragraphs are slices of `body`; a break is only placed where Kiwi ends a sentence, the gap
+    to the next sentence is whitespace, and the sentence ends like a sentence (so headings and
+    splits inside parentheses never start a paragraph).
+    """
+    sents = [(s.start, s.end) for s in _kiwi().split_into_sents(body)]
+    groups: list[tuple[int, int, int]] = []  # (start, end, sentence count)
+    g_start, count = 0, 0
+    for i, (_, end) in enumerate(sents[:-1]):
+        count += 1
+        nxt = sents[i + 1][0]
+        breakable = (
+            nxt > end and body[end:nxt].isspace() and _SENTENCE_END.search(body[g_start:end])
+        )
+        long_enough = (count >= 3 and end - g_start >= 260) or count >= 5
+        if breakable and long_enough:
+            groups.append((g_start, end, count))
+            g_start, count = nxt, 0
+    groups.append((g_start, len(body), count + 1))
+    last_start, last_end, last_count = groups[-1]
+    if len(groups) > 1 and (last_count < 2 or last_end - last_start < 80):  # no stub tail
+        (s, _, c1), (_, e, c2) = groups[-2], groups[-1]
+        groups[-2:] = [(s, e, c1 + c2)]
+    paras = [body[s:e].strip() for s, e, _ in groups]
+    assert " ".join(paras).split() == body.split(), "paragraph split changed the text"
+    return paras
+
+
+def teaser(body: str, limit: int = 160) -> str:
+    """The first ~`limit` characters, cut at a word boundary, followed by an ellipsis."""
+    if len(body) <= limit:
+        return body
+    cut = body[: limit + 1]
+    space = cut.rfind(" ")
+    head = cut[:space] if space > limit // 2 else body[:limit]
+    return head.rstrip(" ,;:·-(\"'“‘") + "…"
+
+
+def publish_dates(n: int) -> list[datetime]:
+    """Newest first: NEWEST, then GAPS_DAYS apart at TIMES, all in KST."""
+    if n - 1 > len(GAPS_DAYS):
+        raise ValueError(f"need {n - 1} gaps, have {len(GAPS_DAYS)}")
+    dates, day = [], NEWEST.date()
+    for i in range(n):
+        if i:
+            day -= timedelta(days=GAPS_DAYS[i - 1])
+        hh, mm = map(int, TIMES[i % len(TIMES)].split(":"))
+        dates.append(datetime(day.year, day.month, day.day, hh, mm, tzinfo=KST))
+    return dates
+
+
+# ---------------------------------------------------------------------------------------------
+# Atom output
+# ---------------------------------------------------------------------------------------------
+
+NSMAP = {None: ATOM_NS, "thr": THR_NS, "digest": DIGEST_NS}
+
+
+def _a(tag: str) -> str:
+    return f"{{{ATOM_NS}}}{tag}"
+
+
+def _sub(parent: ET._Element, tag: str, text: str | None = None, **attrs: str) -> ET._Element:
+    el = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="seconds")
+
+
+def build_feed(
+    seed: Seed,
+    indices: list[int] | None = None,
+    max_paragraphs: int | None = None,
+    note: str = "",
+) -> str:
+    """Serialize seed posts (by 0-based seed index, newest first) as an Atom 1.0 document."""
+    if len(seed.posts) != len(POSTS):
+        raise ValueError(f"seed has {len(seed.posts)} posts, metadata table has {len(POSTS)}")
+    for i, (post, meta) in enumerate(zip(seed.posts, POSTS)):
+        if not post.title.startswith(meta.title_prefix):
+            raise ValueError(f"post {i + 1}: {post.title!r} does not match {meta.title_prefix!r}")
+    dates = publish_dates(len(seed.posts))
+    indices = list(range(len(seed.posts))) if indices is None else indices
+
+    feed = ET.Element(_a("feed"), {XML_LANG: "ko"}, nsmap=NSMAP)
+    _sub(feed, _a("title"), seed.title)
+    _sub(feed, _a("subtitle"), seed.description)
+    _sub(feed, _a("link"), rel="alternate", type="text/html", href=SITE_URL)
+    _sub(feed, _a("link"), rel="self", type="application/atom+xml", href=FEED_URL)
+    _sub(feed, _a("id"), f"{TAG_AUTHORITY}:feed")
+    updated_el = _sub(feed, _a("updated"))
+    author = _sub(feed, _a("author"))
+    _sub(author, _a("name"), AUTHOR)
+    _sub(author, _a("uri"), SITE_URL)
+    _sub(feed, _a("generator"), "digest scripts/make_sample_feed.py")
+
+    latest = None
+    for i in indices:
+        post, meta = seed.posts[i], POSTS[i]
+        slug = f"post-{i + 1:02d}-{meta.slug}"
+        published = dates[i]
+        updated = published + timedelta(hours=EDITS_HOURS.get(i, 0))
+        latest = updated if latest is None else max(latest, updated)
+        paras = paragraphs(post.body)
+        if max_paragraphs is not None:
+            paras = paras[:max_paragraphs]
+        body_html = "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paras)
+
+        entry = _sub(feed, _a("entry"))
+        _sub(entry, _a("id"), f"{TAG_AUTHORITY}:posts/{slug}")
+        _sub(entry, _a("title"), post.title)
+        _sub(entry, _a("link"), rel="alternate", type="text/html", href=f"{SITE_URL}posts/{slug}")
+        e_author = _sub(entry, _a("author"))
+        _sub(e_author, _a("name"), AUTHOR)
+        _sub(entry, _a("published"), _iso(published))
+        _sub(entry, _a("updated"), _iso(updated))
+        for tag in meta.tags:
+            _sub(entry, _a("category"), term=tag)
+        _sub(entry, _a("summary"), teaser(post.body))
+        _sub(entry, _a("content"), body_html, type="html")
+        if post.comments is not None:
+            _sub(entry, f"{{{THR_NS}}}total", str(post.comments))
+        if post.reactions is not None:
+            _sub(entry, f"{{{DIGEST_NS}}}reactions", str(post.reactions))
+
+    updated_el.text = _iso(latest or NEWEST)
+    ET.indent(feed, space="  ")
+    comment = (
+        "<!-- Generated by scripts/make_sample_feed.py from the seed capture of "
+        '"해봄의 아카이브". Dates, links, ids, slugs, tags, teasers, paragraph breaks and '
+        f"the count markup were added; the capture had none.{note} -->\n"
+    )
+    xml = ET.tostring(feed, encoding="unicode")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + comment + xml + "\n"
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8", newline="\n")
+    print(
+        f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path} "
+        f"({len(text.encode('utf-8')):,} bytes)"
+    )
+
+
+def write_fixtures(seed: Seed, out_dir: Path) -> None:
+    """Small test fixtures: the 8 newest posts, and a feed truncated mid-entry."""
+    small = build_feed(
+        seed,
+        indices=list(range(8)),
+        max_paragraphs=2,
+        note=" Test fixture: the 8 newest posts, content cut to the first 2 paragraphs.",
+    )
+    write(out_dir / "haebom-small.atom", small)
+
+    whole = build_feed(
+        seed,
+        indices=[0, 1],
+        max_paragraphs=1,
+        note=" Test fixture: deliberately truncated in the middle of the second entry.",
+    )
+    second = whole.index("<entry>", whole.index("<entry>") + 1)
+    content = whole.index("<content", second)
+    cut = content + (whole.index("</content>", content) - content) // 2
+    write(out_dir / "broken.atom", whole[:cut])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "seed",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_SEED,
+        help=f"seed capture (default: {DEFAULT_SEED})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="where to write the sample feed (default: samples/haebom/feed.atom)",
+    )
+    parser.add_argument(
+        "--fixtures",
+        action="store_true",
+        help="also write tests/fixtures/feeds/haebom-small.atom and broken.atom",
+    )
+    parser.add_argument("--fixtures-dir", type=Path, default=FIXTURES_DIR)
+    args = parser.parse_args(argv)
+
+    seed = parse_seed(args.seed)
+    write(args.out, build_feed(seed))
+    if args.fixtures:
+        write_fixtures(seed, args.fixtures_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
