@@ -169,6 +169,8 @@ def load_config(path: str | Path) -> Config:
 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:
+    if "path" in data:  # filled in here, never read from the file
+        raise ConfigError(f"{path}: unknown key 'path'")
     data = {**data, "path": str(path)}
     if "site" not in data:
         raise ConfigError(f"{path}: missing [site] section")

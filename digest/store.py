@@ -374,11 +374,11 @@ class Store:
         """When a digest that carried `section` was last sent (None: never)."""
         with self.begin() as conn:
             value = conn.execute(
-                sa.select(sa.func.max(digests.c.sent))
+                sa.select(sa.func.max(digests.c.sent, type_=UTCDateTime))
                 .select_from(digests.join(digest_posts))
                 .where(digest_posts.c.section == section, digests.c.sent.is_not(None))
             ).scalar_one()
-        return None if value is None else UTCDateTime().process_result_value(value, None)
+        return value  # type: ignore[no-any-return]
 
     def sent_post_keys(self, section: str) -> set[str]:
         with self.begin() as conn:

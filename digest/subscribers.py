@@ -52,8 +52,12 @@ def parse_subscribers(
             raise SubscriberError(f"{path}: file not found") from None
         except UnicodeDecodeError:
             raise SubscriberError(f"{path}: not UTF-8 text") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in reader.fieldnames or []]
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] = []
+    for first in reader:  # the first non-blank record is the header
+        if first:
+            header = [h.strip().lower() for h in first]
+            break
     if not header:
         raise SubscriberError(f"{path}:1: empty file, expected a header: {','.join(KNOWN)}")
     missing = [h for h in REQUIRED if h not in header]
@@ -61,12 +65,17 @@ def parse_subscribers(
     if missing or unknown:
         what = f"missing column {missing[0]!r}" if missing else f"unknown column {unknown[0]!r}"
         raise SubscriberError(f"{path}:1: {what} (columns: {', '.join(KNOWN)})")
-    reader.fieldnames = header
     found: dict[str, StoredSubscriber] = {}
     problems: list[str] = []
     duplicates = 0
-    for row in reader:
-        line = reader.line_num
+    previous_end = reader.line_num
+    for record in reader:
+        # A quoted field may span lines: report the line the row starts on, not where it ends.
+        line = previous_end + 1
+        previous_end = reader.line_num
+        if not record:
+            continue
+        row = dict(zip(header, record, strict=False))
         try:
             sub = _row(row, themes)
         except SubscriberError as exc:

@@ -39,8 +39,9 @@ def parse_sender(value: str) -> tuple[str, str]:
 
 
 def message_id(digest_id: str, email: str, domain: str) -> str:
+    # Fixed by (digest, recipient): a retry of the same message carries the same id.
     token = hashlib.sha256(f"{digest_id}\x00{email}".encode()).hexdigest()[:32]
-    return f"<{token}.{digest_id}@{domain}>"
+    return f"<{token}@{domain}>"
 
 
 def _address(name: str, addr: str) -> Address:

@@ -55,7 +55,7 @@ class MailCatcher:
             self.handler,
             hostname=self.host,
             port=self.port,
-            server_kwargs={"decode_data": False},
+            decode_data=False,
             data_size_limit=50 * 1024 * 1024,
         )
         controller.start()

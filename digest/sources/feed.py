@@ -22,7 +22,9 @@ def read_feed(source: SourceConfig, data: bytes) -> SourceResult:
         reason = getattr(parsed.bozo_exception, "getMessage", None)
         detail = reason() if callable(reason) else str(parsed.bozo_exception)
         raise SourceError(f"source {source.name!r}: {source.url}: not a valid feed: {detail}")
-    if not parsed.entries and not parsed.feed:
+    if not parsed.entries and (not parsed.feed or not parsed.get("version")):
+        # feedparser accepts any well-formed markup (an HTML page) with no error, no entries and
+        # no feed version: that is not a feed, not an empty one.
         raise SourceError(f"source {source.name!r}: {source.url}: not a feed")
     language = source.language or (parsed.feed.get("language") or "")[:2].lower()
     posts: list[Post] = []
@@ -48,7 +50,10 @@ def _entry_to_post(source: SourceConfig, entry: Any, language: str) -> Post:
         raise ValueError("no title and no text")
     link = entry.get("link", "")
     guid = entry.get("id") or link or hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
-    published = _date(entry.get("published_parsed")) or _date(entry.get("updated_parsed"))
+    # dict.get: FeedParserDict maps a missing `updated_parsed` onto `published_parsed` with a
+    # DeprecationWarning (feedparser issue 310), which would also make every RSS item "updated".
+    updated = _date(dict.get(entry, "updated_parsed"))
+    published = _date(entry.get("published_parsed")) or updated
     if published is None:
         raise ValueError(f"{title[:40]!r} has no date")
     description = html_to_text(description_html) if html else ""
@@ -62,7 +67,7 @@ def _entry_to_post(source: SourceConfig, entry: Any, language: str) -> Post:
         text=text,
         published=published,
         author=entry.get("author", ""),
-        updated=_date(entry.get("updated_parsed")),
+        updated=updated,
         tags=tuple(t for t in tags if t),
         description=description,
         image=image,

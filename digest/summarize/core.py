@@ -39,11 +39,18 @@ _SEPARATOR = " "
 # Hybrid weights, tuned on sci-news-sum-kr-50 (see bench/README-summaries.md). Centrality is
 # the base; title overlap captures what the author says the post is about; the position prior
 # is mild and decays fast, enough to favour a news lead without making essays lead-k.
-_W_CENTRALITY = 1.0
-_W_TITLE = 0.6
-_W_POSITION = 0.35
-_POSITION_DECAY = 3.0
-_MMR_LAMBDA = 0.75
+
+
+@dataclass(frozen=True)
+class HybridWeights:
+    centrality: float = 1.0
+    title: float = 0.6
+    position: float = 0.35
+    position_decay: float = 3.0  # sentences; the prior is exp(-index / decay)
+    mmr_lambda: float = 0.75  # 1.0 = no redundancy penalty
+
+
+HYBRID_WEIGHTS = HybridWeights()
 
 _TEASER_END = re.compile(r"(?:\.\.\.|…|\[…\]|\[\.\.\.\]|더\s*보기|read more|continue reading)\W*$", re.IGNORECASE)
 
@@ -86,7 +93,10 @@ def _title_overlap(terms: Sequence[str], title: frozenset[str]) -> float:
 
 
 def score_sentences(
-    candidates: Sequence[Candidate], algorithm: str, title_terms: Sequence[str] = ()
+    candidates: Sequence[Candidate],
+    algorithm: str,
+    title_terms: Sequence[str] = (),
+    weights: HybridWeights = HYBRID_WEIGHTS,
 ) -> list[float]:
     """One score per candidate (boilerplate scores -inf); higher is better."""
     keep = [i for i, c in enumerate(candidates) if not c.boilerplate]
@@ -99,9 +109,9 @@ def score_sentences(
         centrality = _normalize(sumy_scores("textrank", texts, terms))
         title = frozenset(title_terms)
         raw = [
-            _W_CENTRALITY * centrality[k]
-            + _W_TITLE * _title_overlap(terms[k], title)
-            + _W_POSITION * math.exp(-k / _POSITION_DECAY)
+            weights.centrality * centrality[k]
+            + weights.title * _title_overlap(terms[k], title)
+            + weights.position * math.exp(-k / weights.position_decay)
             for k in range(n)
         ]
     elif algorithm in SUMY_ALGORITHMS:
@@ -121,7 +131,7 @@ def select(
     count: int,
     max_chars: int,
     language: str,
-    mmr: bool,
+    mmr_lambda: float = 1.0,
 ) -> list[int]:
     """Indices of the chosen candidates, in document order."""
     usable = [i for i, c in enumerate(candidates) if not c.boilerplate and scores[i] > -math.inf]
@@ -140,9 +150,9 @@ def select(
         best, best_value = -1, -math.inf
         for i in remaining:
             value = norm[i]
-            if mmr and chosen:
+            if mmr_lambda < 1.0 and chosen:
                 redundancy = max(_cosine(bags[i], bags[j]) for j in chosen)
-                value = _MMR_LAMBDA * value - (1 - _MMR_LAMBDA) * redundancy
+                value = mmr_lambda * value - (1 - mmr_lambda) * redundancy
             if value > best_value or (value == best_value and i < best):
                 best, best_value = i, value
         remaining.discard(best)
@@ -221,7 +231,7 @@ def summarize(
         count=config.sentences,
         max_chars=config.max_chars,
         language=lang,
-        mmr=algorithm == HYBRID,
+        mmr_lambda=HYBRID_WEIGHTS.mmr_lambda if algorithm == HYBRID else 1.0,
     )
     return Summary(lang, tuple(candidates[i].text for i in chosen), algorithm)
 
@@ -250,18 +260,27 @@ def rank_presplit(
     count: int = 3,
     max_chars: int = 10**9,
     language: str = "ko",
+    weights: HybridWeights = HYBRID_WEIGHTS,
+    candidates: Sequence[Candidate] | None = None,
+    title_terms: Sequence[str] | None = None,
 ) -> list[int]:
-    """Chosen sentence indices for pre-split text (used by the benchmark)."""
-    candidates = candidates_from_sentences(sentences, language)
-    title_terms = _terms_for(title, language) if title.strip() else []
-    scores = score_sentences(candidates, algorithm, title_terms)
-    return select(candidates, scores, count=count, max_chars=max_chars, language=language, mmr=algorithm == HYBRID)
+    """Chosen sentence indices for pre-split text (used by the benchmark, which passes
+    precomputed `candidates`/`title_terms` to try many weights without re-analysing)."""
+    if candidates is None:
+        candidates = candidates_from_sentences(sentences, language)
+    if title_terms is None:
+        title_terms = _terms_for(title, language) if title.strip() else []
+    scores = score_sentences(candidates, algorithm, title_terms, weights)
+    mmr_lambda = weights.mmr_lambda if algorithm == HYBRID else 1.0
+    return select(candidates, scores, count=count, max_chars=max_chars, language=language, mmr_lambda=mmr_lambda)
 
 
 __all__ = [
     "ALGORITHMS",
     "DEFAULT_ALGORITHM",
+    "HYBRID_WEIGHTS",
     "Candidate",
+    "HybridWeights",
     "Span",
     "Summarizer",
     "SummaryConfig",

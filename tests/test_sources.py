@@ -1,0 +1,276 @@
+"""Sources: feed parsing (real feedparser on fixture files), HTML to text, fetching."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.config import SourceConfig
+from digest.errors import SourceError
+from digest.sources.feed import read_feed
+from digest.sources.fetch import fetch
+from digest.sources.html import clean_text, html_to_text
+
+FEEDS = Path(__file__).resolve().parent / "fixtures" / "feeds"
+SMALL = FEEDS / "haebom-small.atom"
+BROKEN = FEEDS / "broken.atom"
+
+
+def source(name: str = "haebom", **kw: object) -> SourceConfig:
+    return SourceConfig(name=name, url=str(kw.pop("url", SMALL)), **kw)  # type: ignore[arg-type]
+
+
+# -- read_feed ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_posts() -> tuple:
+    result = read_feed(source(), SMALL.read_bytes())
+    assert result.problems == ()
+    return result.posts
+
+
+def test_small_feed_has_eight_posts(small_posts: tuple) -> None:
+    assert len(small_posts) == 8
+    assert len({p.guid for p in small_posts}) == 8
+    assert small_posts[0].title == "계엄, 우리에겐 힘이 있지"
+    assert small_posts[4].title == '"국내 최초의 인공지능 기본법"의 매력'
+    assert all(p.title and p.text for p in small_posts)
+    assert all(p.source == "haebom" for p in small_posts)
+    assert small_posts[0].key == f"haebom:{small_posts[0].guid}"
+
+
+def test_dates_are_aware_utc(small_posts: tuple) -> None:
+    for post in small_posts:
+        assert post.published.tzinfo is not None
+        assert post.published.utcoffset() == timedelta(0)
+    # <published>2026-11-20T09:00:00+09:00</published>
+    assert small_posts[0].published == datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+    assert small_posts[0].updated == small_posts[0].published
+    published = [p.published for p in small_posts]
+    assert published == sorted(published, reverse=True)
+
+
+def test_tags_author_counts_and_links(small_posts: tuple) -> None:
+    first = small_posts[0]
+    assert first.tags == ("사회", "정치", "인문학")
+    assert first.author == "Haebom"
+    assert first.reactions == 7 and first.comments == 2
+    assert isinstance(first.reactions, int) and isinstance(first.comments, int)
+    assert small_posts[1].reactions == 17 and small_posts[1].comments is None
+    assert first.url == "https://haebom.example/posts/post-01-martial-law-we-have-power"
+    assert first.guid.startswith("tag:haebom.example,2024:posts/")
+    assert first.language == "ko"
+    assert first.description.startswith("개인적으로 교류하는 분 중에")
+
+
+def test_text_keeps_paragraph_breaks(small_posts: tuple) -> None:
+    for post in small_posts:
+        paragraphs = post.text.split("\n\n")
+        assert len(paragraphs) == 2, post.title
+        assert all(p.strip() == p and p for p in paragraphs)
+        assert "<p>" not in post.text and "&lt;" not in post.text
+    first = small_posts[0].text.split("\n\n")
+    assert first[0].startswith("개인적으로 교류하는 분 중에 May라는 분이 있다.")
+    assert first[1].startswith("사회학자 피에르 부르디외는")
+    # entities inside the HTML come back as the characters
+    assert "<구별짓기(Distinction)>" in first[1]
+
+
+def test_source_tags_and_language_are_applied() -> None:
+    result = read_feed(source(tags=("blog", "사회"), language="en"), SMALL.read_bytes())
+    first = result.posts[0]
+    assert first.tags == ("blog", "사회", "정치", "인문학")  # merged, no duplicates, source first
+    assert first.language == "en"
+
+
+def test_broken_feed_yields_what_it_could_read_and_a_problem() -> None:
+    result = read_feed(source("broken", url=BROKEN), BROKEN.read_bytes())
+    assert len(result.posts) >= 1
+    assert result.posts[0].title == "계엄, 우리에겐 힘이 있지"
+    assert result.posts[0].text.count("\n\n") == 1
+    assert len(result.problems) == 1
+    assert "'broken'" in result.problems[0]
+    assert "malformed" in result.problems[0]
+
+
+def test_entry_without_date_is_skipped_with_a_problem() -> None:
+    feed = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>x</id>
+<entry><id>a</id><title>Dated</title><updated>2026-01-02T03:04:05Z</updated>
+<content type="html">&lt;p&gt;One.&lt;/p&gt;</content></entry>
+<entry><id>b</id><title>Undated</title><content type="html">&lt;p&gt;Two.&lt;/p&gt;</content></entry>
+</feed>"""
+    result = read_feed(source("tiny"), feed)
+    assert [p.title for p in result.posts] == ["Dated"]
+    assert result.posts[0].published == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert len(result.problems) == 1
+    assert "entry 2" in result.problems[0] and "no date" in result.problems[0]
+
+
+def test_rss_feed_with_description_only() -> None:
+    feed = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>R</title>
+<item><title>Hello</title><link>https://r.example/1</link>
+<pubDate>Tue, 03 Jun 2025 10:00:00 +0200</pubDate>
+<description>&lt;p&gt;First para.&lt;/p&gt;&lt;p&gt;Second para.&lt;/p&gt;</description></item>
+</channel></rss>"""
+    (post,) = read_feed(source("rss"), feed).posts
+    assert post.text == "First para.\n\nSecond para."
+    assert post.guid == "https://r.example/1"
+    assert post.published == datetime(2025, 6, 3, 8, 0, tzinfo=UTC)
+    assert post.reactions is None and post.comments is None
+
+
+def test_empty_but_valid_feed_is_not_an_error() -> None:
+    feed = b'<?xml version="1.0"?><rss version="2.0"><channel><title>R</title></channel></rss>'
+    assert read_feed(source("empty"), feed).posts == ()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x00\x01\xff\xfe\x89PNG garbage \x00\x00",
+        b"",
+        b"<!DOCTYPE html><html><head><title>Home</title></head>"
+        b"<body><p>Welcome to my site</p></body></html>",
+        b"<html><head><title>T</title></head><body><p>unclosed<br></body></html>",
+        b'{"items": [{"title": "json"}]}',
+    ],
+    ids=["garbage", "empty", "html-page", "sloppy-html", "json"],
+)
+def test_not_a_feed_raises_source_error_naming_the_source(data: bytes) -> None:
+    with pytest.raises(SourceError) as info:
+        read_feed(source("mysource", url="https://example.com/page"), data)
+    assert "'mysource'" in str(info.value)
+    assert "https://example.com/page" in str(info.value)
+
+
+# -- html_to_text ---------------------------------------------------------------------------
+
+
+def test_html_to_text_drops_scripts_styles_and_navigation() -> None:
+    html = """
+    <nav><a href="/">Home</a> | <a href="/about">About</a></nav>
+    <style>p { color: red }</style>
+    <script>var tracking = "evil";</script>
+    <h2>Title here</h2>
+    <p>First paragraph with <b>bold</b> and <a href="#">a link</a>.</p>
+    <div>Second<br>line</div>
+    <noscript>enable js</noscript>
+    <ul><li>one</li><li>two</li></ul>
+    <figure><img src="x.png"><figcaption>caption</figcaption></figure>
+    """
+    text = html_to_text(html)
+    for dropped in ("Home", "About", "color", "tracking", "enable js", "caption"):
+        assert dropped not in text
+    assert text.split("\n\n") == [
+        "Title here",
+        "First paragraph with bold and a link.",
+        "Second",
+        "line",
+        "one",
+        "two",
+    ]
+
+
+def test_html_to_text_plain_and_empty() -> None:
+    assert html_to_text("") == ""
+    assert html_to_text("   ") == ""
+    assert html_to_text("just  text\n\nsecond") == "just text\n\nsecond"
+    assert html_to_text("<p>가나다&nbsp;라마</p>") == "가나다 라마"
+
+
+def test_clean_text_normalizes_whitespace_and_controls() -> None:
+    assert clean_text("a\r\nb\r\n\r\n\r\nc\x00\x07d  \t e") == "a b\n\ncd e"
+
+
+# -- fetch ----------------------------------------------------------------------------------
+
+
+def test_fetch_local_file(tmp_path: Path) -> None:
+    path = tmp_path / "feed.atom"
+    path.write_bytes(SMALL.read_bytes())
+    assert asyncio.run(fetch("local", str(path), 5)) == SMALL.read_bytes()
+    assert asyncio.run(fetch("local", f"file://{path}", 5)) == SMALL.read_bytes()
+
+
+def test_fetch_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.atom"
+    with pytest.raises(SourceError) as info:
+        asyncio.run(fetch("gone", str(missing), 5))
+    assert "'gone'" in str(info.value)
+    assert str(missing) in str(info.value)
+
+
+def test_fetch_unsupported_scheme() -> None:
+    with pytest.raises(SourceError, match="unsupported URL scheme"):
+        asyncio.run(fetch("ftp", "ftp://example.com/feed", 5))
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/feed.atom":
+            body = SMALL.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/atom+xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/moved":
+            self.send_response(301)
+            self.send_header("Location", "/feed.atom")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self.send_error(404)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def test_fetch_http(server: str) -> None:
+    data = asyncio.run(fetch("web", f"{server}/feed.atom", 5))
+    assert data == SMALL.read_bytes()
+    assert len(read_feed(source("web", url=f"{server}/feed.atom"), data).posts) == 8
+
+
+def test_fetch_http_follows_redirects(server: str) -> None:
+    assert asyncio.run(fetch("web", f"{server}/moved", 5)) == SMALL.read_bytes()
+
+
+def test_fetch_http_404(server: str) -> None:
+    url = f"{server}/missing.atom"
+    with pytest.raises(SourceError) as info:
+        asyncio.run(fetch("web", url, 5))
+    message = str(info.value)
+    assert "'web'" in message and url in message and "404" in message
+
+
+def test_fetch_http_connection_refused() -> None:
+    # Bind then close a socket to get a port nobody listens on.
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(SourceError, match="'down'"):
+        asyncio.run(fetch("down", f"http://127.0.0.1:{port}/feed.atom", 2))
