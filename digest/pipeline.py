@@ -323,6 +323,8 @@ async def deliver_edition(
                 theme=edition.theme,
                 subject=variant.rendered.subject,
                 sections=variant.sections,
+                html=variant.rendered.html,
+                text=variant.rendered.text,
                 recipients=(
                     (s.email, factory.message_id(variant, s.email)) for s in variant.recipients
                 ),

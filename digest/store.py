@@ -116,6 +116,9 @@ digests = sa.Table(
     sa.Column("subject", sa.String, nullable=False),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("sent", UTCDateTime),  # set once any copy was accepted by the server
+    # The rendered digest before per-recipient values (placeholders left in): the archive.
+    sa.Column("html", sa.Text, nullable=False, default=""),
+    sa.Column("text", sa.Text, nullable=False, default=""),
 )
 
 digest_posts = sa.Table(
@@ -400,6 +403,8 @@ class Store:
         subject: str,
         sections: dict[str, list[str]],
         recipients: Iterable[tuple[str, str]],
+        html: str = "",
+        text: str = "",
     ) -> None:
         """Write the digest, its posts and one pending delivery per (email, message_id)."""
         now = datetime.now(UTC)
@@ -413,6 +418,8 @@ class Store:
                     theme=theme,
                     subject=subject,
                     created=now,
+                    html=html,
+                    text=text,
                 )
             )
             conn.execute(
