@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+import time
 import webbrowser
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ import click
 from digest import __version__
 from digest.config import Config, load_config
 from digest.errors import DigestError, SubscriberError
+from digest.send.delivery import DeliveryReport
 from digest.store import Store, StoredSubscriber
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -252,6 +254,49 @@ def smtp_endpoint(config: Config) -> Iterator[tuple[str, int]]:
         yield catcher.host, catcher.port
 
 
+class Progress:
+    """One status line on stderr: redrawn in place on a terminal, every 5 s otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, report: DeliveryReport) -> None:
+        now = time.monotonic()
+        if now - self.last < (0.1 if self.tty else 5.0) and report.done < self.total:
+            return
+        self.last = now
+        rate = report.rate()
+        left = max(self.total - report.done, 0)
+        eta = f"{left / rate:.0f}s left" if rate > 0 else "--"
+        c = report.counts
+        line = (
+            f"{report.done}/{self.total}: {c.get('sent', 0)} sent, {c.get('deferred', 0)} "
+            f"deferred, {c.get('failed', 0)} failed, {rate:.0f}/s, {eta}"
+        )
+        click.echo(f"\r{line}" if self.tty else line, err=True, nl=not self.tty)
+
+    def close(self) -> None:
+        if self.tty:
+            click.echo("", err=True)
+
+
+def _where(config: Config, host: str, port: int) -> str:
+    return f"Maildir {config.smtp.maildir}" if config.smtp.embedded else f"{host}:{port}"
+
+
+def _report(label: str, report: DeliveryReport, where: str) -> None:
+    for email, reply in report.failures:
+        click.echo(f"warning: {email}: {reply}", err=True)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
+    click.echo(f"{label}: {report.sent} message(s) sent to {where} ({counts or 'nothing due'})")
+    if report.limited:
+        click.echo(f"stopped early: {report.limited}; the rest stays pending (digest send --resume)")
+    if report.counts.get("deferred"):
+        click.echo("some messages are deferred and will be retried by `digest send --resume`")
+
+
 def run_send(
     state: Context,
     *,
@@ -259,58 +304,83 @@ def run_send(
     theme: str | None,
     to: str | None,
     dry_run: bool,
+    resume_only: bool = False,
 ) -> None:
-    from digest.pipeline import MessageFactory, deliver_edition, plan_edition
+    from digest.pipeline import (
+        MessageFactory,
+        deliver_recorded,
+        plan_edition,
+        record_edition,
+        send_test_copies,
+    )
     from digest.send.smtp import SMTPSender
     from digest.subscribers import normalize_address
 
     config = state.config
-    if to is not None:
-        try:
-            address = normalize_address(to)
-        except SubscriberError as exc:
-            raise click.BadParameter(f"{to!r}: {exc}", param_hint="--to") from None
-        test_copy = [StoredSubscriber(address, "", (), "", "active")]
-        edition = plan_edition(config, state.store, now=now, theme=theme, recipients=test_copy)
-    else:
-        sync_subscribers(state)
-        edition = plan_edition(config, state.store, now=now, theme=theme)
-    if edition.quiet:
-        click.echo(f"{len(edition.quiet)} subscriber(s) have nothing new this time")
-    if not edition.variants:
-        click.echo("nothing to send: no new posts for any subscriber")
-        return
-    factory = MessageFactory(config, now)
-    if dry_run:
-        size = 0
-        for variant in edition.variants:
-            for sub in variant.recipients:
-                size += len(factory.envelope(variant, sub).data)
+    store = state.store
+    factory = MessageFactory(config)
+    unfinished = [] if (to or dry_run) else store.unfinished_editions()
+    edition = None
+    if not resume_only:
+        if to is not None:
+            try:
+                address = normalize_address(to)
+            except SubscriberError as exc:
+                raise click.BadParameter(f"{to!r}: {exc}", param_hint="--to") from None
+            copy = [StoredSubscriber(address, "", (), "", "active")]
+            edition = plan_edition(config, store, now=now, theme=theme, recipients=copy)
+        else:
+            sync_subscribers(state)
+            edition = plan_edition(config, store, now=now, theme=theme)
+        if edition.quiet:
+            click.echo(f"{len(edition.quiet)} subscriber(s) have nothing new this time")
+        if not edition.variants:
+            click.echo("nothing new to send: no new posts for any subscriber")
+            edition = None
+    if edition is not None and dry_run:
+        size = sum(len(factory.envelope(v, s).data) for v in edition.variants for s in v.recipients)
         click.echo(
             f"dry run: {edition.recipients} message(s) in {len(edition.variants)} variant(s), "
             f"{size / 1024:.0f} KB in all; nothing sent"
         )
         return
+    if edition is None and not unfinished:
+        if resume_only:
+            click.echo("nothing to resume: every recipient of every digest is settled")
+        return
 
-    async def deliver(host: str, port: int) -> Any:
+    async def deliver(host: str, port: int) -> bool:
+        accepted = True
+        # Connect first: an unreachable server fails here, before anything is recorded.
         async with SMTPSender.from_config(config.smtp, host, port) as sender:
-            return await deliver_edition(
-                edition,
-                factory,
-                sender,
-                None if to else state.store,
-                concurrency=config.smtp.concurrency,
-            )
+            where = _where(config, host, port)
+            if to is not None and edition is not None:
+                report = await send_test_copies(edition, factory, sender)
+                _report("test copy", report, where)
+                return report.sent > 0
+            jobs = list(unfinished)
+            if edition is not None:
+                record_edition(edition, factory, store)
+                jobs.append(edition.id)
+            for edition_id in jobs:
+                counts = store.delivery_counts(edition_id)
+                due = counts.get("pending", 0) + counts.get("deferred", 0)
+                progress = Progress(due)
+                report = await deliver_recorded(
+                    edition_id, factory, sender, store, on_progress=progress
+                )
+                progress.close()
+                digests = store.edition_digests(edition_id)
+                label = f"issue #{digests[0].issue_number}" if digests else edition_id
+                if edition is None or edition_id != edition.id:
+                    label += " (resumed)"
+                _report(label, report, where)
+                accepted = accepted and (report.sent > 0 or due == 0)
+        return accepted
 
     with smtp_endpoint(config) as (host, port):
-        report = asyncio.run(deliver(host, port))
-    for email, reply in report.failures:
-        click.echo(f"warning: {email}: {reply}", err=True)
-    where = f"Maildir {config.smtp.maildir}" if config.smtp.embedded else f"{host}:{port}"
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
-    kind = "test copy" if to else f"issue #{edition.issue_number}"
-    click.echo(f"{kind}: {report.sent} message(s) sent to {where} ({counts})")
-    if report.sent == 0:
+        ok = asyncio.run(deliver(host, port))
+    if not ok:
         _fail("no message was accepted")
 
 
@@ -318,10 +388,36 @@ def run_send(
 @click.option("--theme", help="Send this theme's digest now.")
 @click.option("--to", help="Send one test copy to this address; nothing is recorded.")
 @click.option("--dry-run", is_flag=True, help="Compose everything, send nothing.")
+@click.option("--resume", is_flag=True, help="Only finish earlier sends (pending, due retries).")
 @pass_ctx
-def send(state: Context, theme: str | None, to: str | None, dry_run: bool) -> None:
-    """Compose the digest and send it now."""
-    run_send(state, now=datetime.now(UTC), theme=theme, to=to, dry_run=dry_run)
+def send(state: Context, theme: str | None, to: str | None, dry_run: bool, resume: bool) -> None:
+    """Compose the digest and send it now (finishing any interrupted send first)."""
+    if resume and (to or dry_run or theme):
+        raise click.UsageError("--resume takes no --to, --dry-run or --theme")
+    run_send(
+        state, now=datetime.now(UTC), theme=theme, to=to, dry_run=dry_run, resume_only=resume
+    )
+
+
+@main.command()
+@click.argument("edition", required=False)
+@pass_ctx
+def status(state: Context, edition: str | None) -> None:
+    """Show delivery counts per state for an edition (default: the latest) and its failures."""
+    store = state.store
+    edition = edition or store.latest_edition()
+    if edition is None:
+        click.echo("nothing sent yet")
+        return
+    digests = store.edition_digests(edition)
+    if not digests:
+        _fail(f"no edition {edition!r} (see `digest status` for the latest)")
+    counts = store.delivery_counts(edition)
+    click.echo(f"edition {edition}, issue #{digests[0].issue_number}, {len(digests)} variant(s)")
+    for state_name in ("pending", "sent", "deferred", "failed"):
+        click.echo(f"  {state_name:9} {counts.get(state_name, 0)}")
+    for email, state_name, reply in store.failures(edition):
+        click.echo(f"  {state_name}: {email}: {reply}")
 
 
 @main.command()

@@ -62,6 +62,22 @@ class SMTPConfig:
 
 
 @dataclass(frozen=True)
+class DeliveryConfig:
+    max_attempts: int = 5  # a deferred message is failed after this many tries...
+    max_age_hours: float = 48.0  # ...or once its digest is this old
+    retry_base_seconds: float = 60.0  # backoff: base * 2^(attempt-1), with +-25% jitter
+    retry_max_seconds: float = 3600.0
+    wait_for_retries_seconds: float = 300.0  # a run waits this long for due retries, no more
+    rate_per_second: float = 0.0  # 0 = unlimited
+    rate_per_hour: int = 0
+    rate_per_day: int = 0  # reached mid-send: the rest stays pending for the next run
+    verp: bool = False  # envelope sender local+user=domain@sender-domain, for bounce matching
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_key_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     name: str
     url: str  # http(s) URL, or a path to a file
@@ -118,6 +134,9 @@ class WebConfig:
     base_url: str = "http://127.0.0.1:8025"  # public address of `digest serve` (unsubscribe links)
     secret_env: str = "DIGEST_SECRET"  # HMAC secret for links; unset: a local file next to the DB
     preview_port: int = 0
+    listen_host: str = "127.0.0.1"  # where `digest serve` listens (behind a proxy: loopback)
+    listen_port: int = 8025
+    max_body_bytes: int = 16384  # larger request bodies get 413: the forms are tiny
 
 
 @dataclass(frozen=True)
@@ -131,6 +150,7 @@ class Config:
     site: SiteConfig
     store: StoreConfig = field(default_factory=StoreConfig)
     smtp: SMTPConfig = field(default_factory=SMTPConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     sources: tuple[SourceConfig, ...] = ()
     themes: tuple[ThemeConfig, ...] = ()
     schedules: tuple[ScheduleConfig, ...] = ()
@@ -259,6 +279,12 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         config,
         store=replace(config.store, path=resolve(config.store.path)),
         smtp=replace(config.smtp, maildir=resolve(config.smtp.maildir)),
+        delivery=replace(
+            config.delivery,
+            dkim_key_file=(
+                resolve(config.delivery.dkim_key_file) if config.delivery.dkim_key_file else None
+            ),
+        ),
         sources=sources,
         subscribers=replace(
             config.subscribers, files=tuple(resolve(p) for p in config.subscribers.files)
@@ -288,6 +314,13 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"{p}: 'smtp.concurrency' must be at least 1")
     if not config.smtp.embedded and config.smtp.port <= 0:
         raise ConfigError(f"{p}: 'smtp.port' must be set for host {config.smtp.host!r}")
+    d = config.delivery
+    if d.max_attempts < 1 or d.retry_base_seconds < 0 or d.wait_for_retries_seconds < 0:
+        raise ConfigError(f"{p}: 'delivery.max_attempts' >= 1, retry times >= 0")
+    if min(d.rate_per_second, d.rate_per_hour, d.rate_per_day) < 0:
+        raise ConfigError(f"{p}: 'delivery.rate_*' must be >= 0 (0 = unlimited)")
+    if bool(d.dkim_selector) != bool(d.dkim_key_file):
+        raise ConfigError(f"{p}: 'delivery.dkim_selector' and 'delivery.dkim_key_file' go together")
     if config.summary.algorithm not in ALGORITHMS:
         raise ConfigError(f"{p}: 'summary.algorithm' must be one of {', '.join(ALGORITHMS)}")
     if config.summary.language not in ("auto", *LANGUAGES):

@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from digest.compose.formatting import format_date, reading_minutes
-from digest.compose.message import Envelope, build_message, message_id, parse_sender
+from digest.compose.message import Envelope, MessageTemplate, message_id, parse_sender
 from digest.compose.render import RenderedDigest, Renderer
-from digest.config import Config, ThemeConfig
-from digest.errors import DeliveryError
+from digest.config import Config
 from digest.models import Digest, DigestItem, Post, Recipient, Section, SiteInfo, Summary
 from digest.select import ALL, Pick, dedupe_sections, select_section, variant_key
-from digest.send import Outcome, Sender
+from digest.send import Sender
+from digest.send.delivery import Clock, DeliveryReport, run_deliveries
 from digest.store import Store, StoredSubscriber
 from digest.summarize import summarize
 from digest.text.lang import detect_language
@@ -248,109 +248,109 @@ def preview_digest(
 
 
 class MessageFactory:
-    """Personalized messages for one config: links signed with the store's secret."""
+    """Per-recipient values for one config: links signed with the store's secret."""
 
-    def __init__(self, config: Config, now: datetime) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self.now = now
         self.secret = load_secret(config)
         self.base = config.web.base_url.rstrip("/")
         self.domain = parse_sender(config.site.sender)[1].rpartition("@")[2]
+        self._templates: dict[str, MessageTemplate] = {}
 
-    def recipient(self, sub: StoredSubscriber) -> Recipient:
+    def recipient(self, email: str, name: str = "") -> Recipient:
         return Recipient(
-            email=sub.email,
-            name=sub.name,
-            unsubscribe_url=f"{self.base}/u/{make_token(self.secret, 'unsubscribe', sub.email)}",
-            preferences_url=f"{self.base}/p/{make_token(self.secret, 'preferences', sub.email)}",
+            email=email,
+            name=name,
+            unsubscribe_url=f"{self.base}/u/{make_token(self.secret, 'unsubscribe', email)}",
+            preferences_url=f"{self.base}/p/{make_token(self.secret, 'preferences', email)}",
         )
+
+    def template(self, digest_id: str, rendered: RenderedDigest, date: datetime) -> MessageTemplate:
+        """The encoded message of one digest variant, made once and kept."""
+        if digest_id not in self._templates:
+            self._templates[digest_id] = MessageTemplate(
+                rendered,
+                digest_id=digest_id,
+                sender=self.config.site.sender,
+                list_id=self.config.site.name,
+                date=date,
+                reply_to=self.config.site.reply_to,
+            )
+        return self._templates[digest_id]
 
     def message_id(self, variant: Variant, email: str) -> str:
         return message_id(variant.digest.id, email, self.domain)
 
     def envelope(self, variant: Variant, sub: StoredSubscriber) -> Envelope:
-        return build_message(
-            variant.rendered,
-            self.recipient(sub),
+        template = self.template(variant.digest.id, variant.rendered, variant.digest.created)
+        return template.build(self.recipient(sub.email, sub.name))
+
+
+def record_edition(edition: Edition, factory: MessageFactory, store: Store) -> None:
+    """Write every variant and one pending row per recipient, before anything is sent."""
+    for variant in edition.variants:
+        store.record_digest(
             digest_id=variant.digest.id,
-            sender=self.config.site.sender,
-            list_id=self.config.site.name,
-            date=self.now,
-            reply_to=self.config.site.reply_to,
+            edition=edition.id,
+            issue_number=edition.issue_number,
+            variant=variant.key,
+            theme=edition.theme,
+            subject=variant.rendered.subject,
+            sections=variant.sections,
+            html=variant.rendered.html,
+            text=variant.rendered.text,
+            recipients=(
+                (s.email, factory.message_id(variant, s.email)) for s in variant.recipients
+            ),
         )
 
 
-@dataclass
-class DeliveryReport:
-    edition: str
-    counts: dict[str, int] = field(default_factory=dict)
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (email, reply)
-
-    def add(self, email: str, outcome: Outcome) -> None:
-        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
-        if outcome.status != "sent":
-            self.failures.append((email, outcome.reply))
-
-    @property
-    def sent(self) -> int:
-        return self.counts.get("sent", 0)
-
-
-async def deliver_edition(
-    edition: Edition,
+async def deliver_recorded(
+    edition_id: str,
     factory: MessageFactory,
     sender: Sender,
-    store: Store | None,
+    store: Store,
     *,
-    concurrency: int,
-    on_outcome: Callable[[str, Outcome], None] | None = None,
+    clock: Clock | None = None,
+    on_progress: Callable[[DeliveryReport], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> DeliveryReport:
-    """Send every variant to its recipients. With `store`, each recipient's row is written
-    (pending) before sending and settled after; without it (test copies), nothing is recorded.
+    """Send what is still pending or due in a recorded edition: a first send or a resume.
+
+    The messages are rebuilt from the stored digests, so a resumed message is byte for byte
+    the one the first attempt would have sent (same Message-ID, same Date).
     """
-    if concurrency < 1:
-        raise DeliveryError("concurrency must be at least 1")
-    report = DeliveryReport(edition.id)
-    queue: asyncio.Queue[tuple[Variant, StoredSubscriber] | None] = asyncio.Queue(concurrency * 4)
+    stored = store.edition_digests(edition_id)
+    templates = {
+        d.id: factory.template(d.id, RenderedDigest(d.subject, d.html, d.text, ""), d.created)
+        for d in stored
+    }
+    return await run_deliveries(
+        store,
+        templates,
+        {d.id: d.created for d in stored},
+        factory.recipient,
+        sender,
+        config=factory.config.delivery,
+        concurrency=factory.config.smtp.concurrency,
+        clock=clock,
+        on_progress=on_progress,
+        stop=stop,
+    )
 
+
+async def send_test_copies(
+    edition: Edition, factory: MessageFactory, sender: Sender
+) -> DeliveryReport:
+    """Send without recording anything (test copies): one message per listed recipient."""
+    report = DeliveryReport()
     for variant in edition.variants:
-        if store is not None:
-            store.record_digest(
-                digest_id=variant.digest.id,
-                edition=edition.id,
-                issue_number=edition.issue_number,
-                variant=variant.key,
-                theme=edition.theme,
-                subject=variant.rendered.subject,
-                sections=variant.sections,
-                html=variant.rendered.html,
-                text=variant.rendered.text,
-                recipients=(
-                    (s.email, factory.message_id(variant, s.email)) for s in variant.recipients
-                ),
-            )
-
-    async def worker() -> None:
-        while (job := await queue.get()) is not None:
-            variant, sub = job
+        for sub in variant.recipients:
             try:
                 envelope = factory.envelope(variant, sub)
             except ValueError as exc:
-                outcome = Outcome("failed", f"not sent: {exc}")
-            else:
-                outcome = await sender.send(envelope)
-            if store is not None:
-                store.settle_delivery(variant.digest.id, sub.email, outcome.status, outcome.reply)
-            report.add(sub.email, outcome)
-            if on_outcome:
-                on_outcome(sub.email, outcome)
-
-    async with asyncio.TaskGroup() as group:
-        for _ in range(concurrency):
-            group.create_task(worker())
-        for variant in edition.variants:
-            for sub in variant.recipients:
-                await queue.put((variant, sub))
-        for _ in range(concurrency):
-            await queue.put(None)
+                report.add(sub.email, "failed", f"not sent: {exc}")
+                continue
+            outcome = await sender.send(envelope)
+            report.add(sub.email, outcome.status, outcome.reply)
     return report

@@ -8,7 +8,7 @@ use. Times are stored as timezone-aware UTC datetimes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -138,8 +138,33 @@ deliveries = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # pending | sent | deferred | failed
     sa.Column("reply", sa.Text, nullable=False, default=""),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_try", UTCDateTime),  # deferred: not before this time
     sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Index("deliveries_status", "status", "next_try"),
 )
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    digest_id: str
+    email: str
+    message_id: str
+    attempts: int
+    name: str
+    suppressed: str | None
+
+
+@dataclass(frozen=True)
+class StoredDigest:
+    id: str
+    edition: str
+    issue_number: int
+    variant: str
+    theme: str | None
+    subject: str
+    created: datetime
+    html: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -367,19 +392,21 @@ class Store:
     def next_issue_number(self) -> int:
         with self.begin() as conn:
             count = conn.execute(
-                sa.select(sa.func.count(sa.distinct(digests.c.edition))).where(
-                    digests.c.sent.is_not(None)
-                )
+                sa.select(sa.func.count(sa.distinct(digests.c.edition)))
             ).scalar_one()
         return int(count) + 1
 
     def last_sent(self, section: str) -> datetime | None:
-        """When a digest that carried `section` was last sent (None: never)."""
+        """When a digest that carried `section` was last composed for sending (None: never).
+
+        A digest counts from the moment its delivery rows are written, before the first copy
+        goes out: a resumed send finishes it, and the next edition never repeats its posts.
+        """
         with self.begin() as conn:
             value = conn.execute(
-                sa.select(sa.func.max(digests.c.sent, type_=UTCDateTime))
+                sa.select(sa.func.max(digests.c.created, type_=UTCDateTime))
                 .select_from(digests.join(digest_posts))
-                .where(digest_posts.c.section == section, digests.c.sent.is_not(None))
+                .where(digest_posts.c.section == section)
             ).scalar_one()
         return value  # type: ignore[no-any-return]
 
@@ -388,7 +415,7 @@ class Store:
             rows = conn.execute(
                 sa.select(digest_posts.c.post_key)
                 .select_from(digests.join(digest_posts))
-                .where(digest_posts.c.section == section, digests.c.sent.is_not(None))
+                .where(digest_posts.c.section == section)
             )
             return {r[0] for r in rows}
 
@@ -430,29 +457,47 @@ class Store:
                     for key in keys
                 ],
             )
-            rows = [
-                {
-                    "digest_id": digest_id,
-                    "email": email,
-                    "message_id": message_id,
-                    "status": "pending",
-                    "reply": "",
-                    "attempts": 0,
-                    "updated": now,
-                }
-                for email, message_id in recipients
-            ]
-            if rows:
-                conn.execute(deliveries.insert(), rows)
+            # Every recipient's row is written, pending, before the first message goes out;
+            # in chunks, so 100,000 recipients never sit in memory at once.
+            chunk: list[dict[str, Any]] = []
+            for email, message_id in recipients:
+                chunk.append(
+                    {
+                        "digest_id": digest_id,
+                        "email": email,
+                        "message_id": message_id,
+                        "status": "pending",
+                        "reply": "",
+                        "attempts": 0,
+                        "updated": now,
+                    }
+                )
+                if len(chunk) >= 5000:
+                    conn.execute(deliveries.insert(), chunk)
+                    chunk = []
+            if chunk:
+                conn.execute(deliveries.insert(), chunk)
 
-    def settle_delivery(self, digest_id: str, email: str, status: str, reply: str) -> None:
+    def settle_delivery(
+        self,
+        digest_id: str,
+        email: str,
+        status: str,
+        reply: str,
+        next_try: datetime | None = None,
+    ) -> None:
+        """Record the server's answer for one recipient (one short transaction)."""
         now = datetime.now(UTC)
         with self.begin() as conn:
             conn.execute(
                 deliveries.update()
                 .where(deliveries.c.digest_id == digest_id, deliveries.c.email == email)
                 .values(
-                    status=status, reply=reply, attempts=deliveries.c.attempts + 1, updated=now
+                    status=status,
+                    reply=reply,
+                    attempts=deliveries.c.attempts + 1,
+                    next_try=next_try,
+                    updated=now,
                 )
             )
             if status == "sent":
@@ -462,10 +507,118 @@ class Store:
                     .values(sent=now)
                 )
 
-    def delivery_counts(self, digest_id: str | None = None) -> dict[str, int]:
+    def due_deliveries(
+        self,
+        digest_ids: Sequence[str],
+        now: datetime,
+        *,
+        after: tuple[str, str] = ("", ""),
+        limit: int = 500,
+    ) -> list[DueDelivery]:
+        """A page of rows still to send (pending, or deferred and due), ordered by
+        (digest, email) after `after`: recipients stream, the whole list is never loaded."""
+        due = sa.or_(
+            deliveries.c.status == "pending",
+            sa.and_(deliveries.c.status == "deferred", deliveries.c.next_try <= now),
+        )
+        query = (
+            sa.select(
+                deliveries.c.digest_id,
+                deliveries.c.email,
+                deliveries.c.message_id,
+                deliveries.c.attempts,
+                sa.func.coalesce(subscribers.c.name, "").label("name"),
+                suppressions.c.reason.label("suppressed"),
+            )
+            .select_from(
+                deliveries.outerjoin(subscribers, subscribers.c.email == deliveries.c.email)
+                .outerjoin(suppressions, suppressions.c.email == deliveries.c.email)
+            )
+            .where(
+                deliveries.c.digest_id.in_(list(digest_ids)),
+                due,
+                sa.tuple_(deliveries.c.digest_id, deliveries.c.email) > sa.tuple_(*after),
+            )
+            .order_by(deliveries.c.digest_id, deliveries.c.email)
+            .limit(limit)
+        )
+        with self.begin() as conn:
+            return [DueDelivery(*row) for row in conn.execute(query)]
+
+    def next_retry(self, digest_ids: Sequence[str]) -> datetime | None:
+        with self.begin() as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(deliveries.c.next_try, type_=UTCDateTime)).where(
+                    deliveries.c.digest_id.in_(list(digest_ids)),
+                    deliveries.c.status == "deferred",
+                )
+            ).scalar_one()
+        return value  # type: ignore[no-any-return]
+
+    def unfinished_editions(self) -> list[str]:
+        """Editions with recipients still pending or deferred, oldest first."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(digests.c.edition, sa.func.min(digests.c.created))
+                .select_from(digests.join(deliveries))
+                .where(deliveries.c.status.in_(("pending", "deferred")))
+                .group_by(digests.c.edition)
+                .order_by(sa.func.min(digests.c.created))
+            )
+            return [r[0] for r in rows]
+
+    def edition_digests(self, edition: str) -> list[StoredDigest]:
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(
+                    digests.c.id,
+                    digests.c.edition,
+                    digests.c.issue_number,
+                    digests.c.variant,
+                    digests.c.theme,
+                    digests.c.subject,
+                    digests.c.created,
+                    digests.c.html,
+                    digests.c.text,
+                )
+                .where(digests.c.edition == edition)
+                .order_by(digests.c.id)
+            )
+            return [StoredDigest(*r) for r in rows]
+
+    def sent_since(self, since: datetime) -> int:
+        """Messages accepted by the server since `since` (for hourly and daily limits)."""
+        with self.begin() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(
+                        deliveries.c.status == "sent", deliveries.c.updated >= since
+                    )
+                ).scalar_one()
+            )
+
+    def latest_edition(self) -> str | None:
+        with self.begin() as conn:
+            return conn.execute(  # type: ignore[no-any-return]
+                sa.select(digests.c.edition).order_by(digests.c.created.desc()).limit(1)
+            ).scalar()
+
+    def failures(self, edition: str, limit: int = 50) -> list[tuple[str, str, str]]:
+        """(email, status, reply) of recipients not (yet) sent, worst first."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(deliveries.c.email, deliveries.c.status, deliveries.c.reply)
+                .select_from(deliveries.join(digests))
+                .where(digests.c.edition == edition, deliveries.c.status != "sent")
+                .order_by(deliveries.c.status, deliveries.c.email)
+                .limit(limit)
+            )
+            return [(r[0], r[1], r[2]) for r in rows]
+
+    def delivery_counts(self, edition: str | None = None) -> dict[str, int]:
         query = sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
-        if digest_id:
-            query = query.where(deliveries.c.digest_id == digest_id)
+        if edition:
+            query = query.select_from(deliveries.join(digests)).where(digests.c.edition == edition)
         with self.begin() as conn:
             return {status: int(n) for status, n in conn.execute(query)}
 
@@ -527,3 +680,122 @@ def _row_to_post(row: Any) -> Post:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+# -- web: subscriber self-service and the archive (digest serve, digest preview) ---------------
+# One block at the end of the module, as a subclass, so it never touches the lines above; the
+# web apps wrap an open store with `WebStore(store.engine)`.
+
+
+@dataclass(frozen=True)
+class ArchivedDigest:
+    """A sent digest as the archive lists it."""
+
+    id: str
+    edition: str
+    issue_number: int
+    variant: str  # sorted theme keys, "" = everything
+    theme: str | None
+    subject: str
+    sent: datetime
+    sections: tuple[str, ...]  # the section keys it carried, e.g. ("ai",) or ("all",)
+
+
+class WebStore(Store):
+    """What the subscriber pages and the archive need beyond `Store`."""
+
+    def subscriber(self, email: str) -> StoredSubscriber | None:
+        with self.begin() as conn:
+            r = conn.execute(sa.select(subscribers).where(subscribers.c.email == email)).first()
+        if r is None:
+            return None
+        return StoredSubscriber(r.email, r.name, tuple(r.themes), r.language, r.status)
+
+    def suppression(self, email: str) -> str | None:
+        """Why `email` is suppressed (unsubscribed, bounced, complained), or None."""
+        with self.begin() as conn:
+            reason = conn.execute(
+                sa.select(suppressions.c.reason).where(suppressions.c.email == email)
+            ).scalar_one_or_none()
+        return None if reason is None else str(reason)
+
+    def set_preferences(self, email: str, themes: Iterable[str], status: str) -> bool:
+        """The subscriber's own themes and status (active or paused); False if not possible.
+
+        A suppressed address stays suppressed: only `resubscribe` lifts an unsubscribe.
+        """
+        if status not in ("active", "paused"):
+            raise ValueError(status)
+        with self.begin() as conn:
+            if conn.execute(
+                sa.select(suppressions.c.email).where(suppressions.c.email == email)
+            ).first():
+                return False
+            result = conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email == email)
+                .values(themes=list(themes), status=status, updated=datetime.now(UTC))
+            )
+        return bool(result.rowcount)
+
+    def resubscribe(self, email: str) -> bool:
+        """Lift the subscriber's own unsubscribe (never a bounce or complaint)."""
+        with self.begin() as conn:
+            result = conn.execute(
+                suppressions.delete().where(
+                    suppressions.c.email == email, suppressions.c.reason == "unsubscribed"
+                )
+            )
+            if not result.rowcount:
+                return False
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email == email)
+                .values(status="active", updated=datetime.now(UTC))
+            )
+        return True
+
+    def archived_digests(self) -> list[ArchivedDigest]:
+        """Every sent digest, newest first, with the section keys it carried."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(
+                    digests.c.id,
+                    digests.c.edition,
+                    digests.c.issue_number,
+                    digests.c.variant,
+                    digests.c.theme,
+                    digests.c.subject,
+                    digests.c.sent,
+                )
+                .where(digests.c.sent.is_not(None))
+                .order_by(digests.c.sent.desc(), digests.c.id)
+            ).all()
+            carried: dict[str, set[str]] = {}
+            for digest_id, section in conn.execute(
+                sa.select(digest_posts.c.digest_id, digest_posts.c.section).distinct()
+            ):
+                carried.setdefault(digest_id, set()).add(section)
+        return [
+            ArchivedDigest(
+                id=r.id,
+                edition=r.edition,
+                issue_number=r.issue_number,
+                variant=r.variant,
+                theme=r.theme,
+                subject=r.subject,
+                sent=r.sent,
+                sections=tuple(sorted(carried.get(r.id, ()))),
+            )
+            for r in rows
+        ]
+
+    def archived_content(self, digest_id: str) -> tuple[str, str] | None:
+        """(html, text) of a sent digest, placeholders left in; None if unknown or unsent."""
+        with self.begin() as conn:
+            row = conn.execute(
+                sa.select(digests.c.html, digests.c.text).where(
+                    digests.c.id == digest_id, digests.c.sent.is_not(None)
+                )
+            ).first()
+        return None if row is None else (str(row.html), str(row.text))

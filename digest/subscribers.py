@@ -87,7 +87,7 @@ def parse_subscribers(
     return ParsedList(tuple(found.values()), tuple(problems), duplicates)
 
 
-def _row(row: dict[str, str | None], themes: Collection[str]) -> StoredSubscriber:
+def _row(row: dict[str, str], themes: Collection[str]) -> StoredSubscriber:
     def get(key: str) -> str:
         return (row.get(key) or "").strip()
 

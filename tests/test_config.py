@@ -56,7 +56,9 @@ def test_unknown_top_level_key_names_key_and_file(tmp_path: Path) -> None:
 
 
 def test_unknown_nested_key_names_its_full_path(tmp_path: Path) -> None:
-    text = MINIMAL + """
+    text = (
+        MINIMAL
+        + """
 [[sources]]
 name = "a"
 url = "a.atom"
@@ -66,6 +68,7 @@ name = "b"
 url = "b.atom"
 colour = "blue"
 """
+    )
     path = write(tmp_path, text)
     with pytest.raises(ConfigError, match=r"unknown key 'sources\[1\]\.colour'") as info:
         load_config(path)
@@ -138,7 +141,7 @@ def test_invalid_toml(tmp_path: Path) -> None:
 
 def test_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_bytes(MINIMAL.encode() + b'\n# \xff\xfe\n')
+    path.write_bytes(MINIMAL.encode() + b"\n# \xff\xfe\n")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_config(path)
 
@@ -225,7 +228,9 @@ def test_relative_paths_resolve_against_the_config_folder(
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    text = MINIMAL + """
+    text = (
+        MINIMAL
+        + """
 [store]
 path = "var/db.sqlite3"
 
@@ -246,6 +251,7 @@ url = "feeds/x.atom"
 name = "remote"
 url = "https://example.com/feed.atom"
 """
+    )
     config = load_config(write(folder, text))
     base = folder.resolve()
     assert config.store.path == base / "var/db.sqlite3"
@@ -287,7 +293,7 @@ def test_validation(tmp_path: Path, extra: str, match: str) -> None:
 
 def test_unknown_site_language(tmp_path: Path) -> None:
     text = MINIMAL.replace("[site]", '[site]\nlanguage = "fr"')
-    with pytest.raises(ConfigError, match="'site.language'"):
+    with pytest.raises(ConfigError, match=r"'site\.language'"):
         load_config(write(tmp_path, text))
 
 

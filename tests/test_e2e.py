@@ -96,7 +96,7 @@ def test_second_send_sends_nothing_new(smtp_config: Path, smtp_server: SMTPServe
     cli(smtp_config, "send")
     first = len(smtp_server.handler.messages)
     output = cli(smtp_config, "send")
-    assert "nothing to send" in output
+    assert "nothing new to send" in output
     assert len(smtp_server.handler.messages) == first
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from digest.config import Config, parse_config
+from digest.config import Config, SourceConfig, parse_config
 from digest.ingest import SourceReport, content_hash, ingest_all
 from digest.sources.feed import read_feed
 from digest.store import Store
@@ -107,7 +107,9 @@ def test_counter_change_is_not_an_edit(tmp_path: Path, store: Store, feed_copy: 
     run(config, store)
     text = feed_copy.read_text(encoding="utf-8")
     feed_copy.write_text(
-        text.replace("<digest:reactions>7</digest:reactions>", "<digest:reactions>70</digest:reactions>", 1),
+        text.replace(
+            "<digest:reactions>7</digest:reactions>", "<digest:reactions>70</digest:reactions>", 1
+        ),
         encoding="utf-8",
     )
     report = run(config, store)["haebom"]
@@ -117,22 +119,14 @@ def test_counter_change_is_not_an_edit(tmp_path: Path, store: Store, feed_copy: 
 def test_content_hash_ignores_dates() -> None:
     from dataclasses import replace
 
-    post = read_feed(make_source(), SMALL.read_bytes()).posts[0]
+    post = read_feed(SourceConfig("haebom", str(SMALL)), SMALL.read_bytes()).posts[0]
     later = replace(post, published=post.published + timedelta(days=3), reactions=99)
     assert content_hash(post) == content_hash(later)
     assert content_hash(post) != content_hash(replace(post, text=post.text + " 추가"))
     assert content_hash(post) != content_hash(replace(post, tags=(*post.tags, "new")))
 
 
-def make_source():  # type: ignore[no-untyped-def]
-    from digest.config import SourceConfig
-
-    return SourceConfig("haebom", str(SMALL))
-
-
-def test_failing_source_does_not_stop_others(
-    tmp_path: Path, store: Store, feed_copy: Path
-) -> None:
+def test_failing_source_does_not_stop_others(tmp_path: Path, store: Store, feed_copy: Path) -> None:
     garbage = tmp_path / "garbage.atom"
     garbage.write_bytes(b"\x00\x01 not a feed \xff")
     config = make_config(
@@ -152,9 +146,7 @@ def test_failing_source_does_not_stop_others(
     assert store.count_posts() == 8
 
 
-def test_broken_feed_reports_problems_and_stores_what_it_read(
-    tmp_path: Path, store: Store
-) -> None:
+def test_broken_feed_reports_problems_and_stores_what_it_read(tmp_path: Path, store: Store) -> None:
     config = make_config(tmp_path, [{"name": "broken", "url": str(FEEDS / "broken.atom")}])
     report = run(config, store)["broken"]
     assert not report.failed

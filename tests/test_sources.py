@@ -105,7 +105,8 @@ def test_entry_without_date_is_skipped_with_a_problem() -> None:
 <feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>x</id>
 <entry><id>a</id><title>Dated</title><updated>2026-01-02T03:04:05Z</updated>
 <content type="html">&lt;p&gt;One.&lt;/p&gt;</content></entry>
-<entry><id>b</id><title>Undated</title><content type="html">&lt;p&gt;Two.&lt;/p&gt;</content></entry>
+<entry><id>b</id><title>Undated</title>
+<content type="html">&lt;p&gt;Two.&lt;/p&gt;</content></entry>
 </feed>"""
     result = read_feed(source("tiny"), feed)
     assert [p.title for p in result.posts] == ["Dated"]

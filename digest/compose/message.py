@@ -1,25 +1,51 @@
-"""Building the email for one recipient from a rendered digest. Pure: no clock, no socket.
+"""Building each recipient's message from a rendered digest. Pure: no clock, no socket.
 
-multipart/alternative with a text part and an HTML part (both quoted-printable, so no line
-exceeds 998 octets), the Subject and display names RFC 2047-encoded, a Message-ID fixed by
-(digest, recipient) so a retry is the same message, and RFC 8058 one-click unsubscribe headers.
+A `MessageTemplate` is made once per digest variant: the MIME structure, the shared headers
+and both bodies are encoded up front, with the per-recipient values left as gaps. Building a
+recipient's copy only encodes a few short values and joins bytes; no MIME tree is rebuilt,
+so 100,000 copies cost little more than 100,000 joins.
+
+The message: multipart/alternative with a text and an HTML part, both quoted-printable (so no
+line exceeds 76 octets, far under RFC 5322's 998); Subject and display names RFC 2047-encoded;
+a Message-ID fixed by (digest, recipient), so a retry is the same message; RFC 8058 one-click
+unsubscribe headers. Control characters can never reach a header: header injection is
+impossible by construction.
 """
 
 from __future__ import annotations
 
+import binascii
 import hashlib
+import html
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
 
-from digest.compose.render import RenderedDigest, personalize
+from digest.compose.render import (
+    GREETING_ELSE,
+    GREETING_END,
+    GREETING_IF_NAME,
+    PLACEHOLDERS,
+    RenderedDigest,
+    safe_url,
+)
 from digest.errors import ConfigError
 from digest.models import Recipient
 
+CRLF = b"\r\n"
 _FORBIDDEN = {chr(c) for c in range(32) if c != 9} | {"\x7f"}
+_TOKEN_RE = re.compile("|".join(re.escape(t) for t in PLACEHOLDERS.values()))
+_KEY_BY_TOKEN = {token: key for key, token in PLACEHOLDERS.items()}
+_GREETING_RE = re.compile(
+    re.escape(GREETING_IF_NAME)
+    + r"(.*?)"
+    + re.escape(GREETING_ELSE)
+    + r"(.*?)"
+    + re.escape(GREETING_END),
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -44,14 +70,146 @@ def message_id(digest_id: str, email: str, domain: str) -> str:
     return f"<{token}@{domain}>"
 
 
-def _address(name: str, addr: str) -> Address:
-    local, _, domain = addr.rpartition("@")
-    return Address(display_name=name, username=local, domain=domain)
+def clean_header(value: str) -> str:
+    return " ".join("".join(" " if c in _FORBIDDEN else c for c in value).split())
 
 
-def _clean_header(value: str) -> str:
-    # Header injection is impossible: control characters never reach a header.
-    return "".join(" " if c in _FORBIDDEN else c for c in value)
+def _check_address(email: str) -> None:
+    if any(c in email for c in _FORBIDDEN) or any(c in email for c in "<>,\" "):
+        raise ValueError(f"recipient address contains forbidden characters: {email!r}")
+
+
+def encode_header(name: str, value: str) -> bytes:
+    """`Name: value` CRLF, RFC 2047-encoded and folded when it is not plain ASCII."""
+    value = clean_header(value)
+    if value.isascii() and len(name) + len(value) < 76:
+        return f"{name}: {value}\r\n".encode("ascii")
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n", maxlinelen=76)
+    return f"{name}: {encoded}\r\n".encode("ascii")
+
+
+def encode_address(name: str, addr: str) -> str:
+    return formataddr((clean_header(name), addr), charset="utf-8")
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends and soft breaks keeping lines within 76."""
+    data = text.replace("\r\n", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+
+
+# A body is a list of pre-encoded byte runs and the keys of per-recipient values between
+# them. Soft line breaks ("=" CRLF) around each gap keep every line within 76 octets
+# whatever the value's length, and decode to nothing.
+Body = tuple[bytes | str, ...]
+
+
+def _prepare_body(text: str) -> Body:
+    parts: list[bytes | str] = []
+    pos = 0
+    for m in _TOKEN_RE.finditer(text):
+        parts.append(_qp(text[pos : m.start()]) + b"=\r\n")
+        parts.append(_KEY_BY_TOKEN[m.group(0)])
+        parts.append(b"=\r\n")
+        pos = m.end()
+    parts.append(_qp(text[pos:]))
+    return tuple(parts)
+
+
+def _greeting(text: str, named: bool) -> str:
+    return _GREETING_RE.sub(lambda m: m.group(1) if named else m.group(2), text)
+
+
+class MessageTemplate:
+    """One digest variant, encoded once; `build` personalizes it for one recipient."""
+
+    def __init__(
+        self,
+        rendered: RenderedDigest,
+        *,
+        digest_id: str,
+        sender: str,
+        list_id: str,
+        date: datetime,
+        reply_to: str = "",
+        return_path: str = "",
+    ) -> None:
+        sender_name, sender_addr = parse_sender(sender)
+        self.digest_id = digest_id
+        self.sender = return_path or sender_addr
+        self.sender_addr = sender_addr
+        self.domain = sender_addr.rpartition("@")[2]
+        boundary = "=_digest_" + hashlib.sha256(digest_id.encode()).hexdigest()[:24]
+        # "=_" can never occur in quoted-printable text, so the boundary is safe.
+        shared = [
+            encode_header("From", encode_address(sender_name, sender_addr)),
+            encode_header("Subject", rendered.subject),
+            f"Date: {format_datetime(date)}\r\n".encode("ascii"),
+            encode_header("List-Id", f"{clean_header(list_id)} <digest.{self.domain}>"),
+        ]
+        if reply_to:
+            shared.append(encode_header("Reply-To", reply_to))
+        self.shared_headers = b"".join(shared)
+        self.mime_head = (
+            b"MIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/alternative; boundary="' + boundary.encode() + b'"\r\n'
+            b"\r\n"
+        )
+        part = b"Content-Type: text/%s; charset=\"utf-8\"\r\n"
+        part += b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        self.text_head = b"--" + boundary.encode() + CRLF + part % b"plain"
+        self.html_head = CRLF + b"--" + boundary.encode() + CRLF + part % b"html"
+        self.tail = CRLF + b"--" + boundary.encode() + b"--" + CRLF
+        self.bodies: dict[bool, tuple[Body, Body]] = {
+            named: (
+                _prepare_body(_greeting(rendered.text, named)),
+                _prepare_body(_greeting(rendered.html, named)),
+            )
+            for named in (True, False)
+        }
+
+    def message_id(self, email: str) -> str:
+        return message_id(self.digest_id, email, self.domain)
+
+    def build(self, recipient: Recipient) -> Envelope:
+        email = recipient.email.strip()
+        _check_address(email)
+        name = clean_header(recipient.name)
+        unsubscribe = safe_url(recipient.unsubscribe_url)
+        values = {
+            "name": name,
+            "email": email,
+            "unsubscribe_url": unsubscribe,
+            "preferences_url": safe_url(recipient.preferences_url),
+        }
+        mid = self.message_id(email)
+        headers = [
+            self.shared_headers,
+            encode_header("To", encode_address(name, email)),
+            f"Message-ID: {mid}\r\n".encode("ascii"),
+        ]
+        if unsubscribe:
+            mailto = f"mailto:{self.sender_addr}?subject=unsubscribe"
+            headers.append(f"List-Unsubscribe: <{unsubscribe}>,\r\n <{mailto}>\r\n".encode())
+            headers.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+        text_body, html_body = self.bodies[bool(name)]
+        out = [*headers, self.mime_head, self.text_head]
+        out.extend(_fill(text_body, values, escape=False))
+        out.append(self.html_head)
+        out.extend(_fill(html_body, values, escape=True))
+        out.append(self.tail)
+        return Envelope(self.sender, email, mid, b"".join(out))
+
+
+def _fill(body: Body, values: dict[str, str], *, escape: bool) -> list[bytes]:
+    out: list[bytes] = []
+    for part in body:
+        if isinstance(part, bytes):
+            out.append(part)
+        else:
+            value = values[part]
+            out.append(_qp(html.escape(value, quote=True) if escape else value))
+    return out
 
 
 def build_message(
@@ -64,25 +222,8 @@ def build_message(
     date: datetime,
     reply_to: str = "",
 ) -> Envelope:
-    sender_name, sender_addr = parse_sender(sender)
-    domain = sender_addr.rpartition("@")[2]
-    if any(c in recipient.email for c in _FORBIDDEN):
-        raise ValueError(f"recipient address contains control characters: {recipient.email!r}")
-    html, text = personalize(rendered, recipient)
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = _address(_clean_header(sender_name), sender_addr)
-    msg["To"] = _address(_clean_header(recipient.name), recipient.email)
-    if reply_to:
-        msg["Reply-To"] = reply_to
-    msg["Subject"] = _clean_header(rendered.subject)
-    msg["Date"] = format_datetime(date)
-    mid = message_id(digest_id, recipient.email, domain)
-    msg["Message-ID"] = mid
-    msg["List-Id"] = f"{_clean_header(list_id)} <digest.{domain}>"
-    if recipient.unsubscribe_url:
-        mailto = f"mailto:{sender_addr}?subject=unsubscribe"
-        msg["List-Unsubscribe"] = f"<{recipient.unsubscribe_url}>, <{mailto}>"
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return Envelope(sender_addr, recipient.email, mid, msg.as_bytes())
+    """One message, without keeping the template: for test copies and tests."""
+    template = MessageTemplate(
+        rendered, digest_id=digest_id, sender=sender, list_id=list_id, date=date, reply_to=reply_to
+    )
+    return template.build(recipient)

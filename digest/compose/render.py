@@ -29,9 +29,9 @@ __all__ = [
     "HTML_TEMPLATE",
     "LABELS",
     "PLACEHOLDERS",
+    "TEXT_TEMPLATE",
     "RenderedDigest",
     "Renderer",
-    "TEXT_TEMPLATE",
     "builtin_template_dirs",
     "personalize",
     "safe_url",
@@ -53,7 +53,10 @@ GREETING_IF_NAME = "%%DIGEST_IF_NAME%%"
 GREETING_ELSE = "%%DIGEST_ELSE%%"
 GREETING_END = "%%DIGEST_END%%"
 _GREETING_RE = re.compile(
-    re.escape(GREETING_IF_NAME) + r"(.*?)" + re.escape(GREETING_ELSE) + r"(.*?)"
+    re.escape(GREETING_IF_NAME)
+    + r"(.*?)"
+    + re.escape(GREETING_ELSE)
+    + r"(.*?)"
     + re.escape(GREETING_END),
     re.DOTALL,
 )
@@ -74,7 +77,7 @@ LABELS: dict[str, dict[str, str]] = {
         "more_items": "더 볼 만한 글",
         "more_in_archive": "지난 글 전체 보기 (아카이브)",
         "archive": "아카이브",
-        "why": "{site} 소식을 구독하셨기 때문에 {email} 주소로 이 메일을 보내드립니다.",
+        "why": "{email} 주소로 구독 신청하신 {site} 메일입니다.",
         "unsubscribe": "구독 취소",
         "preferences": "구독 설정",
         "view_online": "웹에서 보기",
@@ -95,6 +98,7 @@ LABELS: dict[str, dict[str, str]] = {
     },
 }
 
+MAX_LINE_OCTETS = 900
 PREHEADER_TITLES = 3
 PREHEADER_MAX_CHARS = 140
 
@@ -192,9 +196,12 @@ class Renderer:
         mjml_source = self._render_template(HTML_TEMPLATE, context)
         html_out = self._compile(mjml_source, lang)
         text_out = self._render_template(TEXT_TEMPLATE, context)
-        text_out = "\n".join(
-            line if line == "-- " else line.rstrip() for line in text_out.splitlines()
-        ).strip("\n") + "\n"
+        text_out = (
+            "\n".join(
+                line if line == "-- " else line.rstrip() for line in text_out.splitlines()
+            ).strip("\n")
+            + "\n"
+        )
         return RenderedDigest(
             subject=" ".join(digest.subject.split()),
             html=html_out,
@@ -255,7 +262,8 @@ class Renderer:
         try:
             template = self.env.get_template(name)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(self._where(exc.filename or exc.name or name, exc.lineno, exc))
+            where = self._where(exc.filename or exc.name or name, exc.lineno, exc)
+            raise TemplateError(where) from exc
         except jinja2.TemplateNotFound as exc:
             dirs = ", ".join(str(d) for d in self.search_path) or "(none)"
             raise TemplateError(f"{name}: template not found (searched {dirs})") from exc
@@ -263,7 +271,8 @@ class Renderer:
         try:
             return template.render(context)
         except jinja2.TemplateSyntaxError as exc:  # e.g. a broken {% include %}d template
-            raise TemplateError(self._where(exc.filename or exc.name or name, exc.lineno, exc))
+            where = self._where(exc.filename or exc.name or name, exc.lineno, exc)
+            raise TemplateError(where) from exc
         except Exception as exc:  # undefined variables, filter errors, ...
             lineno = 0
             # Jinja rewrites tracebacks so template frames carry the template's file and line;
@@ -290,11 +299,63 @@ class Renderer:
             )
         # mrml emits lang="und" when <mjml lang> is missing or ignored: fix the <html> tag.
         out = re.sub(
-            r'<html\b([^>]*?)\blang="und"', lambda m: f'<html{m.group(1)}lang="{lang}"', out, 1
+            r'<html\b([^>]*?)\blang="und"',
+            lambda m: f'<html{m.group(1)}lang="{lang}"',
+            out,
+            count=1,
         )
         if not re.match(r"(?is)<!doctype html>\s*<html\b[^>]*\blang=", out):
             out = re.sub(r"(?i)<html\b", f'<html lang="{lang}"', out, count=1)
-        return out
+        return fold_html_lines(out)
+
+
+_BLOCK_END_RE = re.compile(r"(</tr>|</p>|</h[1-6]>|</li>|</ul>)(?!\n)")
+
+
+def fold_html_lines(markup: str, limit: int = MAX_LINE_OCTETS) -> str:
+    """Keep lines under `limit` octets (RFC 5322 allows 998) without changing the rendering.
+
+    mrml emits the whole body on one line. Newlines go after row and block ends (whitespace
+    there is not rendered), then, for lines still too long, in place of a space in a text node.
+    """
+    markup = _BLOCK_END_RE.sub(r"\1\n", markup)
+    out: list[str] = []
+    for line in markup.split("\n"):
+        while len(line.encode()) > limit:
+            cut = _text_space_before(line, limit)
+            if cut < 0:
+                break  # nothing safe to break at: leave it to quoted-printable
+            out.append(line[:cut])
+            line = line[cut + 1 :]
+        out.append(line)
+    return "\n".join(out)
+
+
+def _text_space_before(line: str, limit: int) -> int:
+    """Index of the last space whose prefix fits in `limit` octets and where a newline renders
+    the same: in a text node, or between attributes of a tag. Never inside quoted attribute
+    values or `<!...>` markup. -1 if there is none."""
+    best, size = -1, 0
+    in_tag, quote, special = False, "", False
+    for i, ch in enumerate(line):
+        size += len(ch.encode())
+        if size > limit:
+            break
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif in_tag:
+            if ch in "\"'":
+                quote = ch
+            elif ch == ">":
+                in_tag = False
+            elif ch == " " and not special:
+                best = i
+        elif ch == "<":
+            in_tag, special = True, line.startswith("<!", i)
+        elif ch == " " and i > 0:
+            best = i
+    return best
 
 
 def personalize(rendered: RenderedDigest, recipient: Recipient) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from digest.compose.message import Envelope
 class Outcome:
     status: str  # sent | deferred | failed
     reply: str  # the server's reply, or the reason
+    stage: str = ""  # where a refusal came: connect, mail, rcpt, data
 
 
 class Sender(Protocol):

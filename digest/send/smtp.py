@@ -23,12 +23,20 @@ def _reply(code: int, message: str) -> str:
     return f"{code} {message}".strip()
 
 
-def _classify(code: int, message: str) -> Outcome:
+def _classify(code: int, message: str, stage: str = "") -> Outcome:
     if 200 <= code < 300:
-        return Outcome("sent", _reply(code, message))
+        return Outcome("sent", _reply(code, message), stage)
     if 400 <= code < 500:
-        return Outcome("deferred", _reply(code, message))
-    return Outcome("failed", _reply(code, message))
+        return Outcome("deferred", _reply(code, message), stage)
+    return Outcome("failed", _reply(code, message), stage)
+
+
+def _stage(exc: aiosmtplib.SMTPResponseException) -> str:
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused):
+        return "mail"
+    if isinstance(exc, aiosmtplib.SMTPDataError):
+        return "data"
+    return ""
 
 
 class SMTPSender:
@@ -121,7 +129,7 @@ class SMTPSender:
                     try:
                         client = await self._connect()
                     except SMTPConnectError as exc:
-                        return Outcome("deferred", str(exc))
+                        return Outcome("deferred", str(exc), "connect")
                 try:
                     errors, message = await client.sendmail(
                         envelope.sender, [envelope.recipient], envelope.data
@@ -129,13 +137,13 @@ class SMTPSender:
                 except aiosmtplib.SMTPRecipientsRefused as exc:
                     self._idle.put_nowait(client)
                     refused = exc.recipients[0]
-                    return _classify(refused.code, refused.message)
+                    return _classify(refused.code, refused.message, "rcpt")
                 except aiosmtplib.SMTPResponseException as exc:
                     if exc.code == 421 or not client.is_connected:
                         self._discard(client)
                     else:
                         await self._reset(client)
-                    return _classify(exc.code, exc.message)
+                    return _classify(exc.code, exc.message, _stage(exc))
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     # Fate unknown: drop this connection and retry once on a new one.
                     self._discard(client)
@@ -145,7 +153,7 @@ class SMTPSender:
                 self._idle.put_nowait(client)
                 if errors:
                     code, text = next(iter(errors.values()))
-                    return _classify(code, text)
+                    return _classify(code, text, "rcpt")
                 return Outcome("sent", message.strip() or "250")
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -25,7 +25,6 @@ from digest.text.kiwi import content_morphemes, morphemes_of
 from digest.text.lang import detect_language
 from digest.text.sentences import Span, split_spans
 
-
 HYBRID = "hybrid"
 ALGORITHMS = ("lead", *SUMY_ALGORITHMS, HYBRID)
 DEFAULT_ALGORITHM = HYBRID
@@ -54,7 +53,9 @@ class HybridWeights:
 
 HYBRID_WEIGHTS = HybridWeights()
 
-_TEASER_END = re.compile(r"(?:\.\.\.|…|\[…\]|\[\.\.\.\]|더\s*보기|read more|continue reading)\W*$", re.IGNORECASE)
+_TEASER_END = re.compile(
+    r"(?:\.\.\.|…|\[…\]|\[\.\.\.\]|더\s*보기|read more|continue reading)\W*$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ def score_sentences(
     elif algorithm in SUMY_ALGORITHMS:
         raw = sumy_scores(algorithm, texts, terms, title_terms)
     else:
-        raise SummaryError(f"unknown summary algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}")
+        raise SummaryError(
+            f"unknown summary algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}"
+        )
     scores = [-math.inf] * len(candidates)
     for k, i in enumerate(keep):
         scores[i] = raw[k]
@@ -143,7 +146,9 @@ def select(
     pool = bounded or usable
     if not pool or count <= 0:
         return []
-    norm = dict(zip(pool, _normalize([scores[i] for i in pool]) if len(pool) > 1 else [1.0], strict=True))
+    norm = dict(
+        zip(pool, _normalize([scores[i] for i in pool]) if len(pool) > 1 else [1.0], strict=True)
+    )
     bags = {i: Counter(candidates[i].terms) for i in pool}
     chosen: list[int] = []
     used = 0
@@ -158,6 +163,8 @@ def select(
             if value > best_value or (value == best_value and i < best):
                 best, best_value = i, value
         remaining.discard(best)
+        if any(candidates[j].text == candidates[best].text for j in chosen):
+            continue  # a refrain repeated in the post is worth one slot at most
         extra = len(candidates[best].text) + (len(_SEPARATOR) if chosen else 0)
         if used + extra > max_chars:
             continue  # too long for what is left of the budget: try the next best
@@ -184,7 +191,9 @@ class Summarizer:
     def __call__(
         self, text: str, *, title: str = "", language: str | None = None, description: str = ""
     ) -> Summary:
-        return summarize(text, title=title, config=self.config, language=language, description=description)
+        return summarize(
+            text, title=title, config=self.config, language=language, description=description
+        )
 
     def many(self, items: Iterable[tuple[str, str]], language: str | None = None) -> list[Summary]:
         """Summaries of (title, text) pairs."""
@@ -214,14 +223,18 @@ def summarize(
     lang = _resolve_language(text, config.language, language)
     algorithm = config.algorithm or DEFAULT_ALGORITHM
     if algorithm not in ALGORITHMS:
-        raise SummaryError(f"unknown summary algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}")
+        raise SummaryError(
+            f"unknown summary algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}"
+        )
     if config.prefer_description and description and _is_usable_description(description, text):
         desc = description.strip()
         if len(desc) <= config.max_chars:
             pieces = [s.text for s in split_spans(desc, lang)] or [desc]
             return Summary(lang, tuple(pieces), "description")
     spans = split_spans(text, lang)
-    candidates = [Candidate(s.text, s.terms, i, is_boilerplate(s.text)) for i, s in enumerate(spans)]
+    candidates = [
+        Candidate(s.text, s.terms, i, is_boilerplate(s.text)) for i, s in enumerate(spans)
+    ]
     content = [c for c in candidates if not c.boilerplate]
     if len(_SEPARATOR.join(c.text for c in content)) <= config.max_chars:
         return Summary(lang, tuple(c.text for c in content), "full")
@@ -247,11 +260,11 @@ def summarize_many(
 
 def candidates_from_sentences(sentences: Sequence[str], language: str) -> list[Candidate]:
     """Candidates for text that is already split (evaluation sets), analysed in one batch."""
-    if language == "ko":
-        terms = morphemes_of(sentences)
-    else:
-        terms = [english_terms(s) for s in sentences]
-    return [Candidate(s, tuple(t), i, is_boilerplate(s)) for i, (s, t) in enumerate(zip(sentences, terms, strict=True))]
+    terms = morphemes_of(sentences) if language == "ko" else [english_terms(s) for s in sentences]
+    return [
+        Candidate(s, tuple(t), i, is_boilerplate(s))
+        for i, (s, t) in enumerate(zip(sentences, terms, strict=True))
+    ]
 
 
 def rank_presplit(
@@ -274,7 +287,14 @@ def rank_presplit(
         title_terms = _terms_for(title, language) if title.strip() else []
     scores = score_sentences(candidates, algorithm, title_terms, weights)
     mmr_lambda = weights.mmr_lambda if algorithm == HYBRID else 1.0
-    return select(candidates, scores, count=count, max_chars=max_chars, language=language, mmr_lambda=mmr_lambda)
+    return select(
+        candidates,
+        scores,
+        count=count,
+        max_chars=max_chars,
+        language=language,
+        mmr_lambda=mmr_lambda,
+    )
 
 
 __all__ = [

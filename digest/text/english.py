@@ -10,7 +10,8 @@ import functools
 import re
 from collections.abc import Callable
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’\-][A-Za-z0-9]+)*|\d+(?:[.,]\d+)*%?")
+# Hyphenated compounds (remote-work) count as their parts, so they meet the title's words.
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’][A-Za-z]+)*|\d+(?:[.,]\d+)*%?")
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ second pass would double the cost.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,25 @@ if TYPE_CHECKING:
 _NOUN_TAGS = frozenset({"NNG", "NNP"})
 # Light verbs and auxiliaries: they occur in nearly every sentence and carry no topic.
 _LIGHT_STEMS = frozenset(
-    {"하", "되", "있", "없", "않", "같", "이", "아니", "그렇", "이렇", "저렇", "어떻", "보", "주", "싶", "말", "받"}
+    [
+        "하",
+        "되",
+        "있",
+        "없",
+        "않",
+        "같",
+        "이",
+        "아니",
+        "그렇",
+        "이렇",
+        "저렇",
+        "어떻",
+        "보",
+        "주",
+        "싶",
+        "말",
+        "받",
+    ]
 )
 _QUOTE_OPEN = frozenset({"SSO"})
 _QUOTE_CLOSE = frozenset({"SSC"})
@@ -109,14 +128,20 @@ def _sentence_cuts(tokens: Sequence[Any], text: str, start: int, end: int) -> li
             depth += 1
         elif tok.tag in _QUOTE_CLOSE:
             depth = max(0, depth - 1)
-        elif tok.tag == "SF" and depth == 0 and tok.form in _FINAL_PUNCT and i > 0 and i + 1 < len(tokens):
+        elif (
+            tok.tag == "SF"
+            and depth == 0
+            and tok.form in _FINAL_PUNCT
+            and i > 0
+            and i + 1 < len(tokens)
+        ):
             after = tok.start + tok.len
             nxt = tokens[i + 1]
             prev_tag = _base_tag(tokens[i - 1].tag)
             if (
                 prev_tag in ("EF", "SF", "SSC")
                 and start < after < end
-                and text[after:nxt.start].strip() == ""
+                and text[after : nxt.start].strip() == ""
                 and nxt.start > after
                 and nxt.tag in _QUOTE_OPEN
             ):
@@ -133,7 +158,7 @@ def analyze(text: str) -> Analysis:
     for sent in kiwi.split_into_sents(text, return_tokens=True):
         tokens = list(sent.tokens or [])
         bounds = [sent.start, *_sentence_cuts(tokens, text, sent.start, sent.end), sent.end]
-        for a, b in zip(bounds, bounds[1:], strict=False):
+        for a, b in itertools.pairwise(bounds):
             raw.append((a, b, [t for t in tokens if a <= t.start < b]))
     raw = _fix_dangling_quotes(raw, text)
     sentences: list[AnalyzedSentence] = []
@@ -160,14 +185,16 @@ def _fix_dangling_quotes(
         a, b, toks = fixed[i]
         if toks and toks[-1].tag in _QUOTE_OPEN and toks[-1].start + toks[-1].len == b:
             quote = toks[-1]
-            na, nb, ntoks = fixed[i + 1]
+            _, nb, ntoks = fixed[i + 1]
             fixed[i] = (a, quote.start, toks[:-1])
             fixed[i + 1] = (quote.start, nb, [quote, *ntoks])
     return [(a, b, t) for a, b, t in fixed if text[a:b].strip()]
 
 
 def content_morphemes(text: str) -> list[str]:
-    """Content morphemes of a short text, in order: 인공지능은/인공지능을 -> 인공지능, 투자하는 -> 투자.
+    """Content morphemes of a short text, in order.
+
+    인공지능은/인공지능을 -> 인공지능; 투자하는/투자를 -> 투자.
 
     Nouns written together form one compound (인공지능, 머신러닝); verb and adjective stems end
     in 다 (바꿨다 -> 바꾸다); Latin words are lowercased; light verbs (하다, 있다) are dropped.

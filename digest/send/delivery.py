@@ -1,0 +1,217 @@
+"""The delivery loop: every recipient's row ends sent or failed, or stays resumable.
+
+Rows are read from the store a page at a time (recipients stream; 100,000 never sit in
+memory), handed to `concurrency` workers, and each row is settled as soon as the server
+answers:
+
+    2xx                      -> sent, with the server's reply
+    5xx                      -> failed at once; 550/551/553 at RCPT also suppress the address
+    4xx, timeout, lost link  -> deferred with exponential backoff and jitter, until
+                                `max_attempts` or `max_age_hours`, then failed
+
+A run waits for deferred rows that come due within `wait_for_retries_seconds`; the rest stay
+deferred for a later `digest send --resume`. A daily or hourly limit reached mid-send leaves
+the remaining rows pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from digest.compose.message import MessageTemplate
+from digest.config import DeliveryConfig
+from digest.models import Recipient
+from digest.send import Outcome, Sender
+from digest.store import DueDelivery, Store
+
+HARD_BOUNCE_CODES = ("550", "551", "553")
+PAGE = 500
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass
+class DeliveryReport:
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (email, reply)
+    limited: str = ""  # why the run stopped early, if it did
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, email: str, status: str, reply: str) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if status == "failed":
+            self.failures.append((email, reply))
+
+    @property
+    def sent(self) -> int:
+        return self.counts.get("sent", 0)
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.values())
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.sent / elapsed if elapsed > 0 else 0.0
+
+
+def backoff(attempt: int, config: DeliveryConfig, rng: random.Random) -> float:
+    """Seconds before retry number `attempt` (1-based): exponential, capped, +-25% jitter."""
+    base = min(config.retry_base_seconds * 2 ** (attempt - 1), config.retry_max_seconds)
+    return base * rng.uniform(0.75, 1.25)
+
+
+class RateLimiter:
+    """At most `per_second` acquisitions per second, spread evenly (0 = unlimited)."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.next = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if not self.interval:
+            return
+        async with self.lock:
+            now = time.monotonic()
+            if self.next > now:
+                await asyncio.sleep(self.next - now)
+            self.next = max(self.next, now) + self.interval
+
+
+RecipientFn = Callable[[str, str], Recipient]
+
+
+async def run_deliveries(
+    store: Store,
+    templates: Mapping[str, MessageTemplate],
+    created: Mapping[str, datetime],
+    recipient: RecipientFn,
+    sender: Sender,
+    *,
+    config: DeliveryConfig,
+    concurrency: int,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    on_progress: Callable[[DeliveryReport], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> DeliveryReport:
+    """Send every due row of the digests in `templates`; see the module docstring."""
+    clock = clock or SystemClock()
+    rng = rng or random.Random()
+    stop = stop or asyncio.Event()
+    report = DeliveryReport()
+    limiter = RateLimiter(config.rate_per_second)
+    ids = sorted(templates)
+    now = clock.now()
+    budget = _budget(store, config, now)
+
+    def settle(row: DueDelivery, outcome: Outcome) -> None:
+        status, reply, next_try = outcome.status, outcome.reply, None
+        if status == "deferred":
+            attempt = row.attempts + 1
+            age = clock.now() - created[row.digest_id]
+            if attempt >= config.max_attempts or age > timedelta(hours=config.max_age_hours):
+                status, reply = "failed", f"gave up after {attempt} attempt(s): {reply}"
+            else:
+                next_try = clock.now() + timedelta(seconds=backoff(attempt, config, rng))
+        store.settle_delivery(row.digest_id, row.email, status, reply, next_try)
+        if outcome.status == "failed" and outcome.stage == "rcpt":
+            if reply[:3] in HARD_BOUNCE_CODES:
+                store.suppress(row.email, "bounced", reply)
+        report.add(row.email, status, reply)
+        if on_progress:
+            on_progress(report)
+
+    async def deliver(row: DueDelivery) -> None:
+        if row.suppressed:
+            settle(row, Outcome("failed", f"not sent: address suppressed ({row.suppressed})"))
+            return
+        try:
+            envelope = templates[row.digest_id].build(recipient(row.email, row.name))
+        except ValueError as exc:
+            settle(row, Outcome("failed", f"not sent: {exc}"))
+            return
+        await limiter.acquire()
+        settle(row, await sender.send(envelope))
+
+    queue: asyncio.Queue[DueDelivery | None] = asyncio.Queue(maxsize=concurrency * 4)
+    in_flight = 0
+    idle = asyncio.Event()
+    idle.set()
+
+    async def worker() -> None:
+        nonlocal in_flight
+        while (row := await queue.get()) is not None:
+            try:
+                await deliver(row)
+            finally:
+                in_flight -= 1
+                if in_flight == 0:
+                    idle.set()
+
+    async with asyncio.TaskGroup() as group:
+        workers = [group.create_task(worker()) for _ in range(concurrency)]
+        try:
+            while not stop.is_set() and not report.limited:
+                after = ("", "")
+                while not stop.is_set():
+                    page = store.due_deliveries(ids, clock.now(), after=after, limit=PAGE)
+                    if not page:
+                        break
+                    after = (page[-1].digest_id, page[-1].email)
+                    for row in page:
+                        if budget is not None and budget <= 0:
+                            report.limited = "the hourly or daily sending limit is reached"
+                            break
+                        if stop.is_set():
+                            break
+                        in_flight += 1
+                        idle.clear()
+                        await queue.put(row)
+                        if budget is not None:
+                            budget -= 1
+                    if report.limited:
+                        break
+                # Every row handed out is settled before looking for retries.
+                await idle.wait()
+                if stop.is_set() or report.limited:
+                    break
+                next_try = store.next_retry(ids)
+                if next_try is None:
+                    break
+                wait = (next_try - clock.now()).total_seconds()
+                if wait > config.wait_for_retries_seconds:
+                    break
+                await clock.sleep(max(wait, 0.0))
+        finally:
+            for _ in workers:
+                await queue.put(None)
+    return report
+
+
+def _budget(store: Store, config: DeliveryConfig, now: datetime) -> int | None:
+    limits = []
+    if config.rate_per_hour:
+        limits.append(config.rate_per_hour - store.sent_since(now - timedelta(hours=1)))
+    if config.rate_per_day:
+        limits.append(config.rate_per_day - store.sent_since(now - timedelta(days=1)))
+    return max(min(limits), 0) if limits else None

@@ -1,0 +1,179 @@
+"""Summaries: original text, budget, order, boilerplate, every algorithm, English fixtures."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from digest.config import SummaryConfig
+from digest.errors import SummaryError
+from digest.summarize import ALGORITHMS, Summarizer, summarize, summarize_many
+from digest.text.english import english_terms
+
+ENGLISH = Path(__file__).resolve().parent / "data" / "english"
+
+KOREAN_NEWS = "\n".join(
+    [
+        "(서울=연합뉴스) 김민수 기자 = 정부가 인공지능 반도체 산업에 "
+        "5년간 3조 원을 투자하기로 했다.",
+        "",
+        "사진=연합뉴스",
+        "",
+        "과학기술정보통신부는 12일 인공지능 반도체 육성 전략을 발표하고 국산 칩의 데이터센터 "
+        "적용을 늘리겠다고 밝혔다. 정부는 2030년까지 국산 인공지능 반도체의 국내 점유율을 "
+        "80%로 끌어올린다는 목표를 세웠다. 이를 위해 설계 인력 7천 명을 양성하고 검증용 "
+        "데이터센터를 구축한다.",
+        "",
+        '업계는 환영하면서도 속도를 요구했다. 한 반도체 업체 대표는 "투자 규모보다 중요한 것은 '
+        '실제 수요를 만드는 것"이라고 말했다. 전문가들은 해외 빅테크와의 격차가 3.5년 '
+        "수준이라고 분석했다.",
+        "",
+        "김민수 기자 kms@example.co.kr",
+        "ⓒ 예시뉴스, 무단전재 및 재배포 금지",
+    ]
+)
+
+KOREAN_TITLE = "정부, 인공지능 반도체에 3조 원 투자"
+
+
+def _in_order(text: str, sentences: tuple[str, ...]) -> bool:
+    pos = 0
+    for sentence in sentences:
+        found = text.find(sentence, pos)
+        if found < 0:
+            return False
+        pos = found + len(sentence)
+    return True
+
+
+def _joined_length(sentences: tuple[str, ...]) -> int:
+    return len(" ".join(sentences))
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_keeps_text_order_and_budget(algorithm: str) -> None:
+    config = SummaryConfig(algorithm=algorithm, sentences=3, max_chars=200)
+    summary = summarize(KOREAN_NEWS, title=KOREAN_TITLE, config=config)
+    assert summary.language == "ko"
+    assert summary.algorithm == algorithm
+    assert 1 <= len(summary.sentences) <= 3
+    assert _in_order(KOREAN_NEWS, summary.sentences)
+    assert _joined_length(summary.sentences) <= 200
+
+
+def test_boilerplate_is_never_chosen() -> None:
+    config = SummaryConfig(sentences=10, max_chars=2000)
+    summary = summarize(KOREAN_NEWS, title=KOREAN_TITLE, config=config)
+    joined = "\n".join(summary.sentences)
+    assert "사진=" not in joined
+    assert "@" not in joined
+    assert "무단전재" not in joined
+    # The byline-prefixed news lead carries the news, so it stays eligible.
+    assert summary.sentences[0].startswith("(서울=연합뉴스)")
+
+
+def test_hybrid_picks_the_news_lead() -> None:
+    summary = summarize(KOREAN_NEWS, title=KOREAN_TITLE, config=SummaryConfig(algorithm="hybrid"))
+    assert any("3조 원을 투자" in s for s in summary.sentences)
+
+
+def test_budget_is_met_by_choosing_not_cutting() -> None:
+    long_first = "가" * 50 + "는 아주 긴 첫 문장이다. "
+    text = long_first + "짧은 두 번째 문장은 핵심이다. 세 번째 문장도 핵심을 말한다. " * 3
+    summary = summarize(text, config=SummaryConfig(sentences=3, max_chars=60))
+    assert summary.sentences
+    assert _joined_length(summary.sentences) <= 60
+    assert all(s in text for s in summary.sentences)
+
+
+def test_nothing_fits_gives_an_empty_summary_rather_than_a_cut_sentence() -> None:
+    text = ("이 문장은 예산보다 훨씬 길어서 어떤 경우에도 들어갈 수 없는 문장이다. " * 2) * 3
+    summary = summarize(text, config=SummaryConfig(max_chars=20))
+    assert summary.sentences == ()
+
+
+def test_short_text_is_its_own_summary() -> None:
+    text = "짧은 글이다. 두 문장뿐이다."
+    summary = summarize(text, config=SummaryConfig(sentences=1, max_chars=400))
+    assert summary.sentences == ("짧은 글이다.", "두 문장뿐이다.")
+    assert summary.algorithm == "full"
+
+
+def test_short_text_still_drops_boilerplate() -> None:
+    summary = summarize("사진=게티이미지\n\n본문은 한 문장이다.", config=SummaryConfig())
+    assert summary.sentences == ("본문은 한 문장이다.",)
+
+
+def test_empty_text() -> None:
+    assert summarize("", config=SummaryConfig()).sentences == ()
+
+
+def test_language_setting_and_hint() -> None:
+    text = "짧은 글이다."
+    assert summarize(text, config=SummaryConfig(language="en")).language == "en"
+    assert summarize("OK", config=SummaryConfig(), language="ko").language == "ko"
+
+
+def test_unknown_algorithm_is_a_summary_error() -> None:
+    with pytest.raises(SummaryError):
+        summarize(KOREAN_NEWS, config=SummaryConfig(algorithm="nope"))
+
+
+def test_description_used_only_when_not_a_teaser() -> None:
+    config = SummaryConfig(prefer_description=True)
+    written = "정부가 인공지능 반도체에 5년간 3조 원을 투입해 국산 칩 점유율을 높인다."
+    assert summarize(KOREAN_NEWS, config=config, description=written).sentences == (written,)
+    teaser = "과학기술정보통신부는 12일 인공지능 반도체 육성 전략을 발표하고…"
+    assert summarize(KOREAN_NEWS, config=config, description=teaser).algorithm != "description"
+    prefix = KOREAN_NEWS[:60]
+    assert summarize(KOREAN_NEWS, config=config, description=prefix).algorithm != "description"
+    off = SummaryConfig(prefer_description=False)
+    assert summarize(KOREAN_NEWS, config=off, description=written).algorithm != "description"
+
+
+def test_repeated_sentences_are_not_chosen_twice() -> None:
+    repeated = "인공지능 투자가 늘고 있다는 점이 가장 중요하다."
+    others = [
+        "반도체 설계 인력이 부족하다.",
+        "데이터센터 전력 수요도 커진다.",
+        "정부는 전력망 투자 계획을 다시 검토한다.",
+        "기업들은 인공지능 인재 채용을 늘리고 있다.",
+    ]
+    text = " ".join([repeated, others[0], repeated, others[1], repeated, *others[2:]])
+    summary = summarize(text, config=SummaryConfig(sentences=3, max_chars=120))
+    assert summary.algorithm == "hybrid"
+    assert Counter(summary.sentences)[repeated] <= 1
+
+
+def test_summarizer_and_summarize_many() -> None:
+    config = SummaryConfig(sentences=2, max_chars=150)
+    summarizer = Summarizer(config)
+    one = summarizer(KOREAN_NEWS, title=KOREAN_TITLE)
+    many = summarize_many([(KOREAN_TITLE, KOREAN_NEWS), ("", "짧다.")], config=config)
+    assert many[0] == one
+    assert many[1].sentences == ("짧다.",)
+
+
+def _english_fixtures() -> list[dict[str, str]]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(ENGLISH.glob("*.json"))]
+
+
+def test_english_fixtures_exist() -> None:
+    assert len(_english_fixtures()) >= 2
+
+
+@pytest.mark.parametrize("doc", _english_fixtures(), ids=lambda d: d["title"][:30])
+def test_english_summaries(doc: dict[str, str]) -> None:
+    config = SummaryConfig(sentences=3, max_chars=400)
+    summary = summarize(doc["text"], title=doc["title"], config=config)
+    assert summary.language == "en"
+    assert _in_order(doc["text"], summary.sentences)
+    assert _joined_length(summary.sentences) <= 400
+    joined = " ".join(summary.sentences)
+    assert "Subscribe" not in joined and "Photo:" not in joined and not joined.startswith("By ")
+    # The chosen sentences share a good part of the author's own summary's content words.
+    ours, theirs = set(english_terms(joined)), set(english_terms(doc["summary"]))
+    assert len(ours & theirs) / len(theirs) >= 0.3

@@ -1,0 +1,211 @@
+"""Language detection, sentence splitting (Korean and English) and Korean content morphemes."""
+
+from __future__ import annotations
+
+import pytest
+
+from digest.text import analyze, content_morphemes, detect_language, split_sentences, split_spans
+
+
+def _covers(text: str, sentences: list[str]) -> None:
+    # Every sentence is an exact substring, in order, and nothing but whitespace is lost.
+    pos = 0
+    for sentence in sentences:
+        found = text.find(sentence, pos)
+        assert found >= 0, sentence
+        assert text[pos:found].strip() == ""
+        pos = found + len(sentence)
+    assert text[pos:].strip() == ""
+
+
+# -- language -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("인공지능이 산업 전반을 바꾸고 있다.", "ko"),
+        ("AI와 SaaS 시장은 Agile 방식으로 빠르게 성장하고 있습니다.", "ko"),
+        ("The Fed raised rates by 0.25 points on Wednesday.", "en"),
+        ("The new Samsung phone, called 갤럭시 in Korea, sold well in Europe this year.", "en"),
+    ],
+)
+def test_detect_language(text: str, expected: str) -> None:
+    assert detect_language(text) == expected
+
+
+def test_detect_language_uses_hint_when_too_short() -> None:
+    assert detect_language("GPT-4", hint="ko") == "ko"
+    assert detect_language("GPT-4", hint="en") == "en"
+    assert detect_language("", hint="ko-KR") == "ko"
+    assert detect_language("") == "en"
+    # A long text wins over a wrong hint.
+    assert (
+        detect_language("오늘은 경제와 투자에 관한 이야기를 길게 해 보려고 합니다.", hint="en")
+        == "ko"
+    )
+
+
+# -- Korean splitting ---------------------------------------------------------------------
+
+
+def test_korean_basic_endings_and_missing_final_punctuation() -> None:
+    text = "오늘은 날씨가 좋다. 내일은 비가 온다고 한다! 정말일까? 우산을 챙겨야 한다"
+    assert split_sentences(text, "ko") == [
+        "오늘은 날씨가 좋다.",
+        "내일은 비가 온다고 한다!",
+        "정말일까?",
+        "우산을 챙겨야 한다",
+    ]
+
+
+def test_korean_decimals_and_percent_are_not_boundaries() -> None:
+    text = "매출은 3.5% 늘었다. 영업이익은 2.5배 증가한 1.2조 원이었다."
+    assert split_sentences(text, "ko") == [
+        "매출은 3.5% 늘었다.",
+        "영업이익은 2.5배 증가한 1.2조 원이었다.",
+    ]
+
+
+def test_korean_quotes_stay_with_their_sentence() -> None:
+    text = '김 대표는 "AI는 중요하다. 투자를 늘리겠다"고 밝혔다. 이어서 계획을 발표했다.'
+    assert split_sentences(text, "ko") == [
+        '김 대표는 "AI는 중요하다. 투자를 늘리겠다"고 밝혔다.',
+        "이어서 계획을 발표했다.",
+    ]
+
+
+def test_korean_quote_after_finished_sentence_starts_a_new_one() -> None:
+    text = '그는 성장했다. "정말 그렇다."라고 말했다. 다음 문장이다.'
+    assert split_sentences(text, "ko") == [
+        "그는 성장했다.",
+        '"정말 그렇다."라고 말했다.',
+        "다음 문장이다.",
+    ]
+
+
+def test_korean_opening_quote_is_not_left_behind() -> None:
+    sentences = split_sentences('그는 말했다."좋아." 그리고 떠났다', "ko")
+    assert sentences[0] == "그는 말했다."
+    assert sentences[1].startswith('"')
+
+
+def test_korean_da_endings_without_space() -> None:
+    text = "첫 번째 문장입니다.두 번째 문장입니다. 세 번째다."
+    sentences = split_sentences(text, "ko")
+    _covers(text, sentences)
+    assert sentences[-1] == "세 번째다."
+    assert len(sentences) == 3
+
+
+def test_paragraph_breaks_and_list_items_are_boundaries() -> None:
+    text = (
+        "정리하면 다음과 같다\n\n"
+        "- 첫째 항목은 비용이다\n- 둘째 항목은 속도다\n1. 번호 항목\n\n"
+        "끝이다"
+    )
+    assert split_sentences(text, "ko") == [
+        "정리하면 다음과 같다",
+        "- 첫째 항목은 비용이다",
+        "- 둘째 항목은 속도다",
+        "1. 번호 항목",
+        "끝이다",
+    ]
+
+
+def test_split_keeps_original_spacing_and_offsets() -> None:
+    # Kiwi normalises some forms internally (e.g. 입니다 -> 이 + ᆸ니다); output must not.
+    text = "이건  두 칸 띄어쓰기입니다.   그리고ㅋㅋ 이상한맞춤법도있음.\n\n마지막"
+    spans = split_spans(text, "ko")
+    for span in spans:
+        assert text[span.start : span.end] == span.text
+    assert [s.text for s in spans] == [
+        "이건  두 칸 띄어쓰기입니다.",
+        "그리고ㅋㅋ 이상한맞춤법도있음.",
+        "마지막",
+    ]
+
+
+def test_mixed_korean_and_english_paragraphs() -> None:
+    text = (
+        "이 글은 한국어로 시작한다. 두 번째 문장이다.\n\n"
+        "Dr. Smith moved to the U.S. in 2020. He likes it."
+    )
+    spans = split_spans(text)
+    assert [s.language for s in spans] == ["ko", "ko", "en", "en"]
+    assert [s.text for s in spans][2:] == ["Dr. Smith moved to the U.S. in 2020.", "He likes it."]
+
+
+# -- English splitting --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Dr. Smith went to Washington. He arrived at 3 p.m. on Monday.",
+            ["Dr. Smith went to Washington.", "He arrived at 3 p.m. on Monday."],
+        ),
+        (
+            "The U.S. economy grew 3.5% last year. Analysts at J.P. Morgan expected less.",
+            ["The U.S. economy grew 3.5% last year.", "Analysts at J.P. Morgan expected less."],
+        ),
+        (
+            '"We are done," she said. "Really?" he asked. Then they left.',
+            ['"We are done," she said.', '"Really?" he asked.', "Then they left."],
+        ),
+        (
+            "He works for Apple Inc. in California. The vote was 5-4",
+            ["He works for Apple Inc. in California.", "The vote was 5-4"],
+        ),
+        (
+            "See e.g. the report, i.e. the main one. It is long.",
+            ["See e.g. the report, i.e. the main one.", "It is long."],
+        ),
+    ],
+)
+def test_english_hard_cases(text: str, expected: list[str]) -> None:
+    assert split_sentences(text, "en") == expected
+
+
+def test_english_hard_wrapped_lines_are_joined() -> None:
+    text = (
+        "This sentence was hard-wrapped by an editor at a fixed width of\n"
+        "seventy-two columns, as plain-text mail often is. A second one follows."
+    )
+    sentences = split_sentences(text, "en")
+    assert len(sentences) == 2
+    assert "\n" in sentences[0]  # original text kept, line break included
+    _covers(text, sentences)
+
+
+# -- Kiwi analysis -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("인공지능은", ["인공지능"]),
+        ("인공지능을", ["인공지능"]),
+        ("인공지능의", ["인공지능"]),
+        ("투자하는", ["투자"]),
+        ("투자를", ["투자"]),
+        ("GPT-4를 바꿨다", ["gpt", "4", "바꾸다"]),
+        ("정책과 규제가 중요하다", ["정책", "규제", "중요"]),
+    ],
+)
+def test_content_morphemes_inflections(text: str, expected: list[str]) -> None:
+    assert content_morphemes(text) == expected
+
+
+def test_analyze_one_pass_gives_sentences_and_morphemes() -> None:
+    text = "인공지능은 투자를 바꾼다. 경제 정책도 바뀐다."
+    analysis = analyze(text)
+    assert [s.text for s in analysis.sentences] == [
+        "인공지능은 투자를 바꾼다.",
+        "경제 정책도 바뀐다.",
+    ]
+    assert analysis.sentences[0].morphemes == ("인공지능", "투자", "바꾸다")
+    assert "정책" in analysis.sentences[1].morphemes
+    assert analysis.morphemes[:2] == ["인공지능", "투자"]
+    assert analyze("   ").sentences == ()
