@@ -169,62 +169,80 @@ def summarize(
         sys.exit(1)
 
 
-# -- preview ----------------------------------------------------------------------------------
+# -- preview and serve ----------------------------------------------------------------------
 
 
 @main.command()
 @click.option("--theme", help="Preview this theme's digest.")
-@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write HTML here.")
+@click.option("--subscriber", metavar="EMAIL", help="Also show this subscriber's own copy.")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the HTML (or the message, if FILE ends in .eml) here; no server.",
+)
 @click.option("--no-browser", is_flag=True, help="Serve without opening a browser.")
 @pass_ctx
-def preview(state: Context, theme: str | None, output: Path | None, no_browser: bool) -> None:
-    """Render the next digest without sending it."""
-    from digest.pipeline import preview_digest
+def preview(
+    state: Context,
+    theme: str | None,
+    subscriber: str | None,
+    output: Path | None,
+    no_browser: bool,
+) -> None:
+    """Show what the next send would produce, without sending it."""
+    from digest.web.preview import build_previews, editor_app
 
-    now = datetime.now(UTC)
     if output is not None:
-        result = preview_digest(state.config, state.store, now=now, theme=theme)
-        if result is None:
+        previews = build_previews(
+            state.config, state.store, now=datetime.now(UTC), theme=theme, subscriber=subscriber
+        )
+        # The copy asked for: the subscriber's, else the theme's, else the everything-digest.
+        slug = "subscriber" if subscriber else f"theme-{theme}" if theme else "all"
+        view = previews.view(slug)
+        if view is None or view.envelope is None:
             _fail("nothing new to preview: no posts selected (run `digest ingest` first?)")
             return
-        output.write_text(result[1].html, encoding="utf-8")
-        click.echo(f"wrote {output} ({len(result[1].html.encode()) / 1024:.1f} KB)")
+        for warning in view.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if output.suffix.lower() == ".eml":
+            output.write_bytes(view.envelope.data)
+        else:
+            output.write_text(view.html, encoding="utf-8")
+        click.echo(f"wrote {output} ({output.stat().st_size / 1024:.1f} KB)")
         return
 
-    import uvicorn
+    from digest.web.server import serve as serve_app
 
-    from digest.web.preview import preview_app
+    app = editor_app(state.config_path, state.store, theme=theme, subscriber=subscriber)
 
-    def render() -> Any:
-        # Re-read the config on every request: edits show up on reload.
-        config = load_config(state.config_path)
-        result = preview_digest(config, state.store, now=datetime.now(UTC), theme=theme)
-        return None if result is None else result[1]
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            preview_app(render),
-            host="127.0.0.1",
-            port=state.config.web.preview_port,
-            log_level="warning",
-        )
-    )
-
-    async def serve() -> None:
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                await task
-                return
-            await asyncio.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        url = f"http://127.0.0.1:{port}/"
+    def ready(url: str) -> None:
         click.echo(f"preview at {url} (Ctrl-C to stop)")
         if not no_browser:
             webbrowser.open(url)
-        await task
 
-    asyncio.run(serve())
+    serve_app(app, "127.0.0.1", state.config.web.preview_port, ready)
+
+
+@main.command()
+@click.option("--host", help="Listen on this address (default: web.listen_host).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: web.listen_port).")
+@pass_ctx
+def serve(state: Context, host: str | None, port: int | None) -> None:
+    """Serve the subscriber pages: unsubscribe, preferences, archive."""
+    from digest.web.server import serve as serve_app
+    from digest.web.site import subscriber_app
+
+    config = state.config
+    app = subscriber_app(config, state.store)
+
+    def ready(url: str) -> None:
+        click.echo(f"serving {config.web.base_url} at {url} (Ctrl-C to stop)")
+
+    host = host or config.web.listen_host
+    # Behind a proxy on this machine, trust its X-Forwarded-* headers (uvicorn's default
+    # trusts only 127.0.0.1).
+    port = config.web.listen_port if port is None else port
+    serve_app(app, host, port, ready, proxy_headers=True)
 
 
 # -- send -------------------------------------------------------------------------------------
@@ -375,7 +393,7 @@ def run_send(
                 if edition is None or edition_id != edition.id:
                     label += " (resumed)"
                 _report(label, report, where)
-                accepted = accepted and (report.sent > 0 or due == 0)
+                accepted = accepted and (report.sent > 0 or due == 0 or bool(report.limited))
         return accepted
 
     with smtp_endpoint(config) as (host, port):

@@ -85,7 +85,16 @@ class SourceConfig:
     language: str = ""  # "" = detect per post
     tags: tuple[str, ...] = ()  # tags added to every post of this source
     replay: bool = False  # sample content: shift dates so the newest entry is "now"
-    timeout: float = 20.0
+    timeout: float = 20.0  # seconds: read timeout per request (and connect, capped at 10)
+    connect_timeout: float = 10.0
+    max_bytes: int = 10_000_000  # larger responses fail instead of filling memory
+    retries: int = 2  # extra tries after a 5xx, 429 or timeout, with exponential backoff
+    encoding: str = ""  # force a charset (e.g. "euc-kr") for sites that declare a wrong one
+    full_text: str = "auto"  # auto: fetch the article when the item is short | always | never
+    full_text_min_chars: int = 500  # "auto": items with less text than this are teasers
+    max_articles: int = 30  # article pages fetched per ingest (full text, page sources)
+    link_pattern: str = ""  # page sources: regex an article link must match ("" = heuristic)
+    mark_old_seen: bool = False  # first ingest: posts older than the lookback are "seen"
 
 
 @dataclass(frozen=True)
@@ -270,9 +279,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         return p if p.is_absolute() else base / p
 
     sources = tuple(
-        replace(s, url=str(resolve(Path(s.url))))
-        if "://" not in s.url
-        else s
+        replace(s, url=str(resolve(Path(s.url)))) if "://" not in s.url else s
         for s in config.sources
     )
     return replace(
@@ -333,8 +340,7 @@ def _validate(config: Config) -> None:
     for i, source in enumerate(config.sources):
         if names.count(source.name) > 1:
             raise ConfigError(f"{p}: 'sources[{i}].name': duplicate source name {source.name!r}")
-        if source.kind != "feed":
-            raise ConfigError(f"{p}: 'sources[{i}].kind': unknown kind {source.kind!r} (feed)")
+        _validate_source(source, f"sources[{i}]", p)
     keys = [t.key for t in config.themes]
     for i, theme in enumerate(config.themes):
         if keys.count(theme.key) > 1 or not theme.key.replace("-", "").isalnum():
@@ -350,3 +356,40 @@ def _validate(config: Config) -> None:
         from digest.schedule import parse_cron
 
         parse_cron(sched.cron, f"{p}: 'schedules[{i}].cron'")
+
+
+SOURCE_KINDS = ("feed", "page", "folder")
+FULL_TEXT = ("auto", "always", "never")
+
+
+def _validate_source(source: SourceConfig, where: str, p: Path) -> None:
+    import codecs
+    import re
+
+    if source.kind not in SOURCE_KINDS:
+        kinds = ", ".join(SOURCE_KINDS)
+        raise ConfigError(f"{p}: '{where}.kind': unknown kind {source.kind!r} ({kinds})")
+    if source.full_text not in FULL_TEXT:
+        raise ConfigError(f"{p}: '{where}.full_text' must be auto, always or never")
+    if source.timeout <= 0 or source.connect_timeout <= 0:
+        raise ConfigError(f"{p}: '{where}.timeout' and '{where}.connect_timeout' must be > 0")
+    if source.max_bytes < 1024 or source.retries < 0 or source.max_articles < 0:
+        raise ConfigError(
+            f"{p}: '{where}': max_bytes >= 1024, retries >= 0 and max_articles >= 0 required"
+        )
+    if source.full_text_min_chars < 0:
+        raise ConfigError(f"{p}: '{where}.full_text_min_chars' must be >= 0")
+    if source.encoding:
+        try:
+            codecs.lookup(source.encoding)
+        except LookupError:
+            raise ConfigError(
+                f"{p}: '{where}.encoding': unknown encoding {source.encoding!r}"
+            ) from None
+    if source.link_pattern:
+        try:
+            re.compile(source.link_pattern)
+        except re.error as exc:
+            raise ConfigError(f"{p}: '{where}.link_pattern': invalid regex: {exc}") from None
+    if source.kind == "folder" and "://" in source.url:
+        raise ConfigError(f"{p}: '{where}.url': a folder source needs a local path")

@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
 from digest.compose.formatting import format_date, reading_minutes
@@ -23,6 +23,7 @@ from digest.config import Config
 from digest.models import Digest, DigestItem, Post, Recipient, Section, SiteInfo, Summary
 from digest.select import ALL, Pick, dedupe_sections, select_section, variant_key
 from digest.send import Sender
+from digest.send.dkim import DKIMSigner
 from digest.send.delivery import Clock, DeliveryReport, run_deliveries
 from digest.store import Store, StoredSubscriber
 from digest.summarize import summarize
@@ -256,6 +257,12 @@ class MessageFactory:
         self.base = config.web.base_url.rstrip("/")
         self.domain = parse_sender(config.site.sender)[1].rpartition("@")[2]
         self._templates: dict[str, MessageTemplate] = {}
+        d = config.delivery
+        self.signer = (
+            DKIMSigner.from_file(d.dkim_selector, d.dkim_domain or self.domain, d.dkim_key_file)
+            if d.dkim_selector and d.dkim_key_file
+            else None
+        )
 
     def recipient(self, email: str, name: str = "") -> Recipient:
         return Recipient(
@@ -336,6 +343,7 @@ async def deliver_recorded(
         clock=clock,
         on_progress=on_progress,
         stop=stop,
+        signer=factory.signer,
     )
 
 
@@ -351,6 +359,8 @@ async def send_test_copies(
             except ValueError as exc:
                 report.add(sub.email, "failed", f"not sent: {exc}")
                 continue
+            if factory.signer is not None:
+                envelope = replace(envelope, data=factory.signer.sign(envelope.data))
             outcome = await sender.send(envelope)
             report.add(sub.email, outcome.status, outcome.reply)
     return report

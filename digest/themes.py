@@ -12,8 +12,9 @@ keyword occurs.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -32,10 +33,30 @@ _stemmer = EnglishStemmer()
 
 
 @dataclass(frozen=True)
+class Hit:
+    """One keyword (or `#tag`) that matched, with where: for `digest themes`."""
+
+    word: str
+    title: int = 0  # occurrences in the title
+    body: int = 0  # occurrences in the body (before the cap)
+    points: float = 0.0  # what it added to the score
+
+    def describe(self) -> str:
+        if self.word.startswith("#"):
+            return f"{self.word} +{self.points:g}"
+        where = [f"title x{self.title}"] if self.title else []
+        if self.body:
+            where.append(f"body x{self.body}")
+        return f"{self.word} ({', '.join(where)}) +{self.points:g}"
+
+
+@dataclass(frozen=True)
 class ThemeMatch:
     theme: str
     score: float
     matched: tuple[str, ...]  # the keywords and tags that matched, for `digest themes`
+    hits: tuple[Hit, ...] = ()  # the same, with counts and points
+    excluded: str = ""  # the excluded word that vetoed the post, if any
 
     def __bool__(self) -> bool:
         return self.score > 0
@@ -68,27 +89,86 @@ def match_theme(post: Post, theme: ThemeConfig) -> ThemeMatch:
     for word in theme.exclude:
         needle = tokens(word)
         if _count(needle, title) or _count(needle, body):
-            return ThemeMatch(theme.key, 0.0, ())
+            return ThemeMatch(theme.key, 0.0, (), excluded=word)
     score = 0.0
-    matched: list[str] = []
+    hits: list[Hit] = []
     for word in theme.keywords:
         needle = tokens(word)
         in_title = _count(needle, title)
-        in_body = min(_count(needle, body), BODY_CAP)
+        in_body = _count(needle, body)
         if in_title or in_body:
-            score += TITLE_WEIGHT * in_title + in_body
-            matched.append(word)
+            points = TITLE_WEIGHT * in_title + min(in_body, BODY_CAP)
+            score += points
+            hits.append(Hit(word, in_title, in_body, points))
     theme_tags = {t.casefold() for t in theme.tags}
     for tag in post.tags:
         if tag.casefold() in theme_tags:
             score += TAG_WEIGHT
-            matched.append(f"#{tag}")
-    return ThemeMatch(theme.key, score, tuple(matched))
+            hits.append(Hit(f"#{tag}", points=TAG_WEIGHT))
+    return ThemeMatch(theme.key, score, tuple(h.word for h in hits), tuple(hits))
+
+
+def belongs(match: ThemeMatch, theme: ThemeConfig) -> bool:
+    """A post belongs to a theme when its score is positive and reaches the threshold."""
+    return match.score > 0 and match.score >= theme.threshold
 
 
 def post_themes(post: Post, themes: Sequence[ThemeConfig]) -> list[ThemeMatch]:
     """The themes a post belongs to, best first."""
-    matches = [match_theme(post, t) for t in themes]
-    by_key = {t.key: t for t in themes}
-    kept = [m for m in matches if m.score >= by_key[m.theme].threshold and m.score > 0]
+    kept = [m for m, t in ((match_theme(post, t), t) for t in themes) if belongs(m, t)]
     return sorted(kept, key=lambda m: -m.score)
+
+
+# -- `digest themes`: why a post belongs (or not) to a theme --------------------------------
+
+
+def short_id(post: Post) -> str:
+    """A short, stable id for a post: the first 8 hex digits of SHA-256 of its key
+    (`source:guid`). It never changes while the post's source name and guid do not."""
+    return hashlib.sha256(post.key.encode()).hexdigest()[:8]
+
+
+def find_post(posts: Iterable[Post], ident: str) -> Post | None:
+    """The post whose short id, key, guid or URL is `ident` (a short id may be a prefix of
+    at least 4 digits if only one post has it)."""
+    ident = ident.strip()
+    candidates = list(posts)
+    for post in candidates:
+        if ident in (post.key, post.guid, post.url, short_id(post)):
+            return post
+    if len(ident) >= 4:
+        found = [p for p in candidates if short_id(p).startswith(ident.lower())]
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
+@dataclass(frozen=True)
+class ThemeTake:
+    """One theme and the posts it takes (score at or above its threshold), best first."""
+
+    theme: ThemeConfig
+    posts: tuple[tuple[Post, ThemeMatch], ...]
+
+
+def theme_report(posts: Iterable[Post], themes: Sequence[ThemeConfig]) -> list[ThemeTake]:
+    """For each theme, the posts it takes, ordered by the selection rule (score in whole
+    points, then reactions plus comments, then newest first)."""
+    candidates = list(posts)
+    report: list[ThemeTake] = []
+    for theme in themes:
+        taken = [(p, m) for p in candidates if belongs(m := match_theme(p, theme), theme)]
+        taken.sort(key=lambda pm: _rank(pm[0], pm[1].score))
+        report.append(ThemeTake(theme, tuple(taken)))
+    return report
+
+
+def post_report(post: Post, themes: Sequence[ThemeConfig]) -> list[tuple[ThemeConfig, ThemeMatch]]:
+    """Every theme's match for one post (also those below the threshold), best first."""
+    pairs = [(t, match_theme(post, t)) for t in themes]
+    return sorted(pairs, key=lambda tm: -tm[1].score)
+
+
+def _rank(post: Post, score: float) -> tuple[float, int, float]:
+    popularity = (post.reactions or 0) + (post.comments or 0)
+    return (-round(score), -popularity, -post.published.timestamp())

@@ -20,7 +20,8 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -28,6 +29,7 @@ from digest.compose.message import MessageTemplate
 from digest.config import DeliveryConfig
 from digest.models import Recipient
 from digest.send import Outcome, Sender
+from digest.send.dkim import DKIMSigner
 from digest.store import DueDelivery, Store
 
 HARD_BOUNCE_CODES = ("550", "551", "553")
@@ -113,6 +115,7 @@ async def run_deliveries(
     rng: random.Random | None = None,
     on_progress: Callable[[DeliveryReport], None] | None = None,
     stop: asyncio.Event | None = None,
+    signer: DKIMSigner | None = None,
 ) -> DeliveryReport:
     """Send every due row of the digests in `templates`; see the module docstring."""
     clock = clock or SystemClock()
@@ -150,6 +153,12 @@ async def run_deliveries(
         except ValueError as exc:
             settle(row, Outcome("failed", f"not sent: {exc}"))
             return
+        if signer is not None:
+            # RSA signing takes milliseconds: keep it off the event loop.
+            data = await asyncio.get_running_loop().run_in_executor(
+                signing_pool, signer.sign, envelope.data
+            )
+            envelope = replace(envelope, data=data)
         await limiter.acquire()
         settle(row, await sender.send(envelope))
 
@@ -168,6 +177,7 @@ async def run_deliveries(
                 if in_flight == 0:
                     idle.set()
 
+    signing_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dkim") if signer else None
     async with asyncio.TaskGroup() as group:
         workers = [group.create_task(worker()) for _ in range(concurrency)]
         try:
@@ -205,6 +215,8 @@ async def run_deliveries(
         finally:
             for _ in workers:
                 await queue.put(None)
+    if signing_pool is not None:
+        signing_pool.shutdown(wait=True)
     return report
 
 

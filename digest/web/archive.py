@@ -119,8 +119,8 @@ def atom_feed(
         ET.SubElement(node, f"{{{ATOM}}}category", term=entry.key, label=entry.title)
         content = ET.SubElement(node, f"{{{ATOM}}}content", type="text")
         content.text = _xml_safe(texts.get(entry.digest.id, ""))
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="utf-8",
-                                                                   xml_declaration=False)
+    body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 
 
 def _stamp(when: datetime) -> str:

@@ -9,20 +9,25 @@ LABELS: dict[str, dict[str, str]] = {
         "error_403": "요청을 확인할 수 없습니다",
         "error_404": "페이지를 찾을 수 없습니다",
         "error_405": "허용되지 않는 요청 방식입니다",
-        "bad_link": "링크가 올바르지 않거나 손상되었습니다. 받은 메일의 링크를 그대로 사용해 주세요.",
+        "bad_link": "링크가 올바르지 않거나 손상되었습니다. "
+        "받은 메일의 링크를 그대로 사용해 주세요.",
         "not_listed": "이 주소는 구독자 목록에 없습니다.",
-        "stale_form": "양식이 만료되었거나 다른 사이트에서 보낸 요청입니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
+        "stale_form": "양식이 만료되었거나 다른 사이트에서 보낸 요청입니다. "
+        "페이지를 새로 고친 뒤 다시 시도해 주세요.",
         "bad_choice": "알 수 없는 선택입니다.",
         "unsubscribe_title": "구독 취소",
-        "unsubscribe_confirm": "{email} 주소의 구독을 취소할까요? 더 이상 다이제스트를 받지 않습니다.",
+        "unsubscribe_confirm": "{email} 주소의 구독을 취소할까요? "
+        "더 이상 다이제스트를 받지 않습니다.",
         "unsubscribe_button": "구독 취소하기",
-        "unsubscribed": "{email} 주소의 구독이 취소되었습니다. 앞으로 어떤 다이제스트도 보내지 않습니다.",
+        "unsubscribed": "{email} 주소의 구독이 취소되었습니다. "
+        "앞으로 어떤 다이제스트도 보내지 않습니다.",
         "already_unsubscribed": "{email} 주소는 이미 구독이 취소되어 있습니다.",
         "suppressed_other": "{email} 주소로는 메일을 보내지 않습니다 (반송 또는 신고).",
         "resubscribe_button": "다시 구독하기",
         "resubscribed": "다시 구독되었습니다. 아래에서 주제를 고를 수 있습니다.",
         "preferences_title": "구독 설정",
-        "preferences_intro": "{email} 주소로 받을 주제를 고르세요. 아무것도 고르지 않으면 모든 새 글을 받습니다.",
+        "preferences_intro": "{email} 주소로 받을 주제를 고르세요. "
+        "아무것도 고르지 않으면 모든 새 글을 받습니다.",
         "themes": "주제",
         "delivery": "받기",
         "active": "계속 받기",
@@ -47,9 +52,11 @@ LABELS: dict[str, dict[str, str]] = {
         "error_403": "This request could not be verified",
         "error_404": "Not found",
         "error_405": "Method not allowed",
-        "bad_link": "This link is not valid or was damaged. Please use the link from your email as is.",
+        "bad_link": "This link is not valid or was damaged. "
+        "Please use the link from your email as is.",
         "not_listed": "This address is not on the list.",
-        "stale_form": "The form expired or was sent from another site. Reload the page and try again.",
+        "stale_form": "The form expired or was sent from another site. "
+        "Reload the page and try again.",
         "bad_choice": "Unknown choice.",
         "unsubscribe_title": "Unsubscribe",
         "unsubscribe_confirm": "Unsubscribe {email}? You will get no more digests.",
@@ -60,7 +67,8 @@ LABELS: dict[str, dict[str, str]] = {
         "resubscribe_button": "Subscribe again",
         "resubscribed": "You are subscribed again. Choose your themes below.",
         "preferences_title": "Preferences",
-        "preferences_intro": "Choose the themes {email} receives. Choose none to get every new post.",
+        "preferences_intro": "Choose the themes {email} receives. "
+        "Choose none to get every new post.",
         "themes": "Themes",
         "delivery": "Delivery",
         "active": "Keep sending",

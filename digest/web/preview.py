@@ -1,26 +1,510 @@
-"""`digest preview`: the next digest served on 127.0.0.1, rendered afresh on every request.
+"""`digest preview`: what the next send would produce, for the editor, on 127.0.0.1.
 
-Rendering on each request means edits to templates or config show up on reload. The page is
-the same HTML a real send would carry (same render path), before per-recipient values.
+Every request re-reads the config and the templates and plans afresh with the pipeline's own
+`plan_edition` / `preview_digest` and `MessageFactory`, so what is shown is what a send would
+carry, and edits show up on reload. The views:
+
+- each distinct variant the subscribers' preferences create (with the CSV lists in
+  `subscribers.files` read as the next send would import them, without writing anything),
+- each theme's digest (what `digest send --theme KEY` would send),
+- the everything-digest,
+- with `--subscriber EMAIL`, that subscriber's own copy.
+
+Each view shows the email in a frame (desktop or phone width), its plain-text part, the real
+message's headers, the HTML size against Gmail's clipping limit and warnings; it can be
+downloaded as .eml or sent as a test copy (through the configured SMTP server, or the
+embedded catcher), which records nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import email
 import html
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from html.parser import HTMLParser
+from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from digest.compose.message import Envelope, parse_sender
 from digest.compose.render import RenderedDigest
-from digest.errors import DigestError
+from digest.config import Config, load_config
+from digest.errors import DigestError, SubscriberError
+from digest.models import Digest
+from digest.pipeline import MessageFactory, Variant, plan_edition, preview_digest
+from digest.select import variant_key
+from digest.send import Outcome
+from digest.store import Store, StoredSubscriber
+from digest.web.common import (
+    CSP_EMAIL,
+    Csrf,
+    PageError,
+    Pages,
+    SecurityMiddleware,
+    css_response,
+    error_handlers,
+)
+
+GMAIL_CLIP_BYTES = 102 * 1024  # Gmail cuts the HTML part off ("[Message clipped]") above this
+SHOWN_HEADERS = (
+    "Subject",
+    "From",
+    "To",
+    "Reply-To",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+)
+EN = {
+    "error": "Cannot render the preview",
+    "error_400": "Bad request",
+    "error_403": "Request not verified",
+    "error_404": "No such view",
+    "error_405": "Method not allowed",
+}
+
+
+@dataclass(frozen=True)
+class PreviewView:
+    slug: str
+    label: str
+    kind: str  # subscriber | variant | theme | all
+    recipients: int  # how many subscribers the next send gives this copy
+    shown_for: StoredSubscriber  # whose copy is shown
+    variant: Variant | None = None  # None: nothing to send (an empty theme)
+    envelope: Envelope | None = None
+    html: str = ""
+    text: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+    @property
+    def titles(self) -> list[str]:
+        return [] if self.variant is None else [i.post.title for i in self.variant.digest.items]
+
+
+@dataclass
+class PreviewSet:
+    config: Config
+    factory: MessageFactory
+    views: list[PreviewView] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # problems that belong to no single view
+
+    def view(self, slug: str) -> PreviewView | None:
+        return next((v for v in self.views if v.slug == slug), None)
+
+
+def sample_subscriber(config: Config) -> StoredSubscriber:
+    """The address a theme's preview copy is made out to: nobody real."""
+    domain = parse_sender(config.site.sender)[1].rpartition("@")[2]
+    return StoredSubscriber(f"preview@{domain}", "", (), config.site.language, "active")
+
+
+def next_subscribers(config: Config, store: Store) -> tuple[list[StoredSubscriber], list[str]]:
+    """Everyone as the next send would see them: the store with the CSV lists applied on top
+    (as `sync_subscribers` would, suppressed addresses never re-subscribed), written nowhere.
+    """
+    from digest.subscribers import parse_subscribers
+
+    keys = [t.key for t in config.themes]
+    suppressed = store.suppressed()
+    merged = {s.email: s for s in store.subscribers()}
+    notes: list[str] = []
+    for path in config.subscribers.files:
+        try:
+            parsed = parse_subscribers(path, keys)
+        except SubscriberError as exc:
+            notes.append(str(exc))
+            continue
+        notes.extend(f"{p}; row skipped" for p in parsed.problems)
+        merged.update((s.email, s) for s in parsed.subscribers if s.email not in suppressed)
+    everyone = sorted(merged.values(), key=lambda s: s.email)
+    return [s if s.email not in suppressed else _suppressed(s, suppressed) for s in everyone], notes
+
+
+def _suppressed(sub: StoredSubscriber, suppressed: dict[str, str]) -> StoredSubscriber:
+    return StoredSubscriber(sub.email, sub.name, sub.themes, sub.language, suppressed[sub.email])
+
+
+def _theme_label(config: Config, key: str) -> str:
+    if not key:
+        return "everything"
+    lang = config.site.language
+    return " + ".join(config.theme(k).title_for(lang) for k in key.split(",") if k)
+
+
+def build_previews(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    theme: str | None = None,
+    subscriber: str | None = None,
+) -> PreviewSet:
+    """Plan every view of the next send; raises DigestError (config, templates) as a send would."""
+    if theme is not None:
+        config.theme(theme)
+    factory = MessageFactory(config)
+    previews = PreviewSet(config, factory)
+    everyone, notes = next_subscribers(config, store)
+    previews.notes.extend(notes)
+    active = [s for s in everyone if s.status == "active"]
+
+    if subscriber is not None:
+        wanted = subscriber.strip().lower()
+        match = next((s for s in everyone if s.email.lower() == wanted), None)
+        if match is None:
+            raise SubscriberError(f"{subscriber}: not a subscriber (see `digest subscribers list`)")
+        edition = plan_edition(config, store, now=now, theme=theme, recipients=[match])
+        extra = (
+            ()
+            if match.status == "active"
+            else (f"{match.email} is {match.status}: the next send skips this address",)
+        )
+        variant = edition.variants[0] if edition.variants else None
+        previews.views.append(
+            _view(
+                factory,
+                "subscriber",
+                f"{match.email}'s copy",
+                "subscriber",
+                1,
+                match,
+                variant,
+                extra,
+            )
+        )
+
+    edition = plan_edition(config, store, now=now, theme=theme, recipients=active)
+    for variant in edition.variants:
+        label = f"variant: {_theme_label(config, variant.key)}"
+        slug = "variant-" + (variant.key.replace(",", "+") or "all")
+        previews.views.append(
+            _view(
+                factory,
+                slug,
+                label,
+                "variant",
+                len(variant.recipients),
+                variant.recipients[0],
+                variant,
+            )
+        )
+    if edition.quiet:
+        who = ", ".join(s.email for s in edition.quiet[:10])
+        more = f" and {len(edition.quiet) - 10} more" if len(edition.quiet) > 10 else ""
+        previews.notes.append(
+            f"{len(edition.quiet)} subscriber(s) would get nothing (no new posts for their "
+            f"themes): {who}{more}"
+        )
+
+    sample = sample_subscriber(config)
+    for key in [theme] if theme else [t.key for t in config.themes]:
+        takers = sum(1 for s in active if not s.themes or key in s.themes)
+        composed = preview_digest(config, store, now=now, theme=key)
+        variant = None if composed is None else _variant(key, *composed)
+        title = config.theme(key).title_for(config.site.language)
+        previews.views.append(
+            _view(factory, f"theme-{key}", f"theme: {title}", "theme", takers, sample, variant)
+        )
+    if theme is None:
+        takers = sum(1 for s in active if not s.themes)
+        composed = preview_digest(config, store, now=now, theme=None)
+        variant = None if composed is None else _variant("", *composed)
+        previews.views.append(_view(factory, "all", "everything", "all", takers, sample, variant))
+    return previews
+
+
+def _variant(key: str, digest: Digest, rendered: RenderedDigest) -> Variant:
+    return Variant(variant_key([key] if key else []), digest, rendered, {}, ())
+
+
+def signed_envelope(factory: MessageFactory, variant: Variant, sub: StoredSubscriber) -> Envelope:
+    """The message exactly as a send builds it, DKIM signature included when configured."""
+    envelope = factory.envelope(variant, sub)
+    if factory.signer is not None:
+        envelope = replace(envelope, data=factory.signer.sign(envelope.data))
+    return envelope
+
+
+def _view(
+    factory: MessageFactory,
+    slug: str,
+    label: str,
+    kind: str,
+    recipients: int,
+    sub: StoredSubscriber,
+    variant: Variant | None,
+    extra: Sequence[str] = (),
+) -> PreviewView:
+    if variant is None:
+        empty = "empty: nothing new to send" + (f" for {label}" if kind == "theme" else "")
+        return PreviewView(slug, label, kind, recipients, sub, warnings=(empty, *extra))
+    envelope = signed_envelope(factory, variant, sub)
+    message = email.message_from_bytes(envelope.data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    html_part = message.get_body(("html",))
+    text_part = message.get_body(("plain",))
+    markup = html_part.get_content() if html_part is not None else ""
+    text = text_part.get_content() if text_part is not None else ""
+    headers = tuple((name, str(message[name])) for name in SHOWN_HEADERS if name in message)
+    warnings = (*extra, *check_html(markup))
+    return PreviewView(
+        slug, label, kind, recipients, sub, variant, envelope, markup, text, headers, warnings
+    )
+
+
+class _Scan(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.images: list[dict[str, str | None]] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.images.append(dict(attrs))
+        elif tag == "a":
+            href = dict(attrs).get("href")
+            if href is not None:
+                self.links.append(href)
+
+
+def check_html(markup: str) -> list[str]:
+    """What an editor should fix before sending: size, alt text, links that are not https."""
+    warnings: list[str] = []
+    size = len(markup.encode("utf-8"))
+    if size > GMAIL_CLIP_BYTES:
+        warnings.append(
+            f"HTML is {size / 1024:.1f} KB: Gmail clips messages over ~102 KB "
+            "(the footer with the unsubscribe link is cut off)"
+        )
+    scan = _Scan()
+    scan.feed(markup)
+    seen: set[str] = set()
+    for image in scan.images:
+        src = image.get("src") or "(no src)"
+        alt = image.get("alt")
+        problem = ""
+        if alt is None:
+            problem = "image without alt"
+        elif not alt.strip():
+            problem = "image with empty alt"
+        if problem and src not in seen:
+            seen.add(src)
+            warnings.append(f"{problem}: {src}")
+    for href in scan.links:
+        lowered = href.strip().lower()
+        if lowered.startswith(("https://", "mailto:")) or href in seen:
+            continue
+        seen.add(href)
+        warnings.append(f"link is not https: {href or '(empty)'}")
+    return warnings
+
+
+# -- the app ------------------------------------------------------------------------------------
+
+BuildFn = Callable[[], PreviewSet]
+SendFn = Callable[[Config, Envelope], Outcome]
+
+
+def send_test_copy(config: Config, envelope: Envelope) -> Outcome:
+    """One message through the configured SMTP server (or the embedded catcher)."""
+    from digest.cli import smtp_endpoint
+    from digest.send.smtp import SMTPSender
+
+    async def deliver(host: str, port: int) -> Outcome:
+        async with SMTPSender.from_config(config.smtp, host, port) as sender:
+            return await sender.send(envelope)
+
+    with smtp_endpoint(config) as (host, port):
+        return asyncio.run(deliver(host, port))
+
+
+def editor_app(
+    config_path: Path,
+    store: Store,
+    *,
+    theme: str | None = None,
+    subscriber: str | None = None,
+    send: SendFn = send_test_copy,
+) -> Starlette:
+    """The preview server; config and templates are read again on every request."""
+
+    def build() -> PreviewSet:
+        config = load_config(config_path)
+        return build_previews(
+            config, store, now=datetime.now(UTC), theme=theme, subscriber=subscriber
+        )
+
+    return preview_server(build, send=send)
+
+
+def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlette:
+    pages = Pages({"t": EN, "lang": "en", "base": "", "site": _NoSite})
+    # The CSRF key only has to outlive this process: a fresh one per server start.
+    csrf = Csrf(secrets.token_bytes(32), "http://127.0.0.1")
+
+    async def current() -> PreviewSet | Response:
+        try:
+            return await run_in_threadpool(build)
+        except DigestError as exc:
+            # The editor's own mistake (a template line, a config key): show it, no trace.
+            return pages.render("message.html.j2", 500, title=EN["error"], message=str(exc))
+
+    async def find(request: Request) -> tuple[PreviewSet, PreviewView] | Response:
+        result = await current()
+        if isinstance(result, Response):
+            return result
+        view = result.view(request.path_params["slug"])
+        if view is None:
+            raise PageError(404, "No such view in the next send (the plan may have changed).")
+        return result, view
+
+    async def index(request: Request) -> Response:
+        result = await current()
+        if isinstance(result, Response):
+            return result
+        return pages.render(
+            "preview_index.html.j2",
+            previews=result,
+            site=result.config.site,
+            clip=GMAIL_CLIP_BYTES,
+        )
+
+    async def view_page(request: Request) -> Response:
+        found = await find(request)
+        if isinstance(found, Response):
+            return found
+        previews, view = found
+        return pages.render(
+            "preview_view.html.j2",
+            previews=previews,
+            view=view,
+            site=previews.config.site,
+            clip=GMAIL_CLIP_BYTES,
+            csrf=csrf.token(f"/v/{view.slug}/send"),
+            smtp=_smtp_label(previews.config),
+            sent=None,
+        )
+
+    async def email_html(request: Request) -> Response:
+        found = await find(request)
+        if isinstance(found, Response):
+            return found
+        _previews, view = found
+        if view.envelope is None:
+            raise PageError(404, "This view has nothing to send.")
+        return HTMLResponse(
+            view.html,
+            headers={"Content-Security-Policy": CSP_EMAIL, "X-Frame-Options": "SAMEORIGIN"},
+        )
+
+    async def eml(request: Request) -> Response:
+        found = await find(request)
+        if isinstance(found, Response):
+            return found
+        _previews, view = found
+        if view.envelope is None:
+            raise PageError(404, "This view has nothing to send.")
+        return Response(
+            view.envelope.data,
+            media_type="message/rfc822",
+            headers={"Content-Disposition": f'attachment; filename="{view.slug}.eml"'},
+        )
+
+    async def send_copy(request: Request) -> Response:
+        from digest.subscribers import normalize_address
+
+        form = await request.form(max_files=0, max_fields=10)
+        token = form.get("csrf")
+        if not isinstance(token, str) or not csrf.check(request, token):
+            raise PageError(403, "The form expired or came from another site; reload the page.")
+        found = await find(request)
+        if isinstance(found, Response):
+            return found
+        previews, view = found
+        if view.variant is None:
+            raise PageError(404, "This view has nothing to send.")
+        raw = form.get("to")
+        try:
+            address = normalize_address(raw if isinstance(raw, str) else "")
+        except SubscriberError as exc:
+            raise PageError(400, f"Not an address: {exc}") from None
+        copy = StoredSubscriber(address, "", (), "", "active")
+        envelope = signed_envelope(previews.factory, view.variant, copy)
+        try:
+            outcome = await run_in_threadpool(send, previews.config, envelope)
+        except DigestError as exc:
+            outcome = Outcome("failed", str(exc))
+        return pages.render(
+            "preview_view.html.j2",
+            200 if outcome.status == "sent" else 502,
+            previews=previews,
+            view=view,
+            site=previews.config.site,
+            clip=GMAIL_CLIP_BYTES,
+            csrf=csrf.token(f"/v/{view.slug}/send"),
+            smtp=_smtp_label(previews.config),
+            sent=(address, outcome),
+        )
+
+    routes = [
+        Route("/", index),
+        Route("/v/{slug}", view_page),
+        Route("/v/{slug}/email.html", email_html),
+        Route("/v/{slug}/message.eml", eml),
+        Route("/v/{slug}/send", send_copy, methods=["POST"]),
+        Route("/static/site.css", css_response),
+    ]
+    app = Starlette(routes=routes, exception_handlers=error_handlers(pages, EN))
+    app.add_middleware(SecurityMiddleware, max_body_bytes=16384)
+    # Bound to 127.0.0.1; a Host check also stops DNS-rebinding pages from reading it.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost"])
+    return app
+
+
+class _NoSite:
+    """Stands in for the site on pages shown when the config itself cannot be read."""
+
+    name = "digest preview"
+
+
+def _smtp_label(config: Config) -> str:
+    if config.smtp.embedded:
+        return f"the embedded catcher (Maildir {config.smtp.maildir})"
+    return f"{config.smtp.host}:{config.smtp.port}"
+
+
+# -- the bare digest ------------------------------------------------------------------------------
 
 RenderFn = Callable[[], RenderedDigest | None]
 
 
 def preview_app(render: RenderFn) -> Starlette:
+    """The rendered digest alone, re-rendered per request: `/` (HTML) and `/text`.
+
+    Kept for scripts that want only the email; `digest preview` serves `editor_app`.
+    """
+
     def current() -> RenderedDigest | Response:
         try:
             rendered = render()
