@@ -98,13 +98,27 @@ def run_ingest(state: Context, now: datetime) -> bool:
     from digest.ingest import ingest_all
 
     reports = asyncio.run(ingest_all(state.config, state.store, now))
+    # One row per source, then a total; problems and failures go to stderr with the reason.
     for r in reports:
         for problem in r.problems:
             click.echo(f"warning: {problem}", err=True)
         if r.failed:
             click.echo(f"error: {r.error}", err=True)
-        else:
-            click.echo(f"{r.name}: {r.new} new, {r.updated} updated, {r.unchanged} unchanged")
+            click.echo(f"{r.name}: failed")
+            continue
+        row = f"{r.name}: {r.new} new, {r.updated} updated, {r.unchanged} unchanged"
+        if r.not_modified:
+            row += " (not modified)"
+        if r.seen:
+            row += f", {r.seen} older than the lookback marked as seen"
+        click.echo(row)
+    if len(reports) > 1:
+        failed = sum(1 for r in reports if r.failed)
+        click.echo(
+            f"total: {sum(r.new for r in reports)} new, {sum(r.updated for r in reports)} "
+            f"updated, {sum(r.unchanged for r in reports)} unchanged, {failed} failed "
+            f"of {len(reports)} sources"
+        )
     return not reports or any(not r.failed for r in reports)
 
 
@@ -528,3 +542,128 @@ def subscribers_list(state: Context) -> None:
         themes = ",".join(sub.themes) or "*"
         click.echo(f"{sub.email}\t{sub.name}\t{themes}\t{status}")
     click.echo(f"{len(rows)} subscriber(s)", err=True)
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", help="The subscriber's name.")
+@click.option("--themes", help="Theme keys separated by commas (\"\": everything).")
+@click.option("--language", help="ko or en (\"\": the site's).")
+@click.option("--paused/--active", default=None, help="Pause or resume their digests.")
+@pass_ctx
+def subscribers_add(
+    state: Context,
+    email: str,
+    name: str | None,
+    themes: str | None,
+    language: str | None,
+    paused: bool | None,
+) -> None:
+    """Add a subscriber, or update the values given (a suppressed address is refused)."""
+    from digest.subscribers import add_subscriber, make_subscriber
+
+    keys = [t.key for t in state.config.themes]
+    status = None if paused is None else ("paused" if paused else "active")
+    sub = make_subscriber(
+        state.store, email, keys, name=name, chosen=themes, language=language, status=status
+    )
+    click.echo(f"{sub.email}: {add_subscriber(state.store, sub)}")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_ctx
+def subscribers_remove(state: Context, email: str) -> None:
+    """Unsubscribe an address for good (it goes on the suppression list)."""
+    from digest.subscribers import lookup_address, remove_subscriber
+
+    address = lookup_address(email)
+    click.echo(f"{address}: {remove_subscriber(state.store, address)}")
+
+
+@subscribers.command("export")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here.")
+@pass_ctx
+def subscribers_export(state: Context, output: Path | None) -> None:
+    """Write every subscriber as CSV in the import format (stdout by default)."""
+    import io
+
+    from digest.subscribers import export_subscribers
+
+    buffer = io.StringIO()
+    count = export_subscribers(state.store, buffer)
+    if output is None:
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        output.write_text(buffer.getvalue(), encoding="utf-8")
+    click.echo(f"{count} subscriber(s) exported", err=True)
+
+
+@subscribers.command("show")
+@click.argument("email")
+@pass_ctx
+def subscribers_show(state: Context, email: str) -> None:
+    """One subscriber: themes, status, and every digest sent to them, with when."""
+    from digest.subscribers import describe_subscriber, lookup_address
+
+    lines = describe_subscriber(state.store, lookup_address(email), state.config.site.timezone)
+    click.echo("\n".join(lines))
+
+
+# -- themes -----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--post", "post_id", help="One post (short id, key, guid or URL): every score.")
+@click.option("--days", type=click.IntRange(1), help="Only posts of the last N days.")
+@pass_ctx
+def themes(state: Context, post_id: str | None, days: int | None) -> None:
+    """Show the posts each theme takes, with scores and the words that matched."""
+    from datetime import timedelta
+
+    from digest.themes import (
+        find_post,
+        format_post_report,
+        format_theme_report,
+        post_report,
+        theme_report,
+    )
+
+    config = state.config
+    if not config.themes:
+        _fail(f"{config.path}: no [[themes]] defined")
+    now = datetime.now(UTC)
+    since = now - timedelta(days=days if days else 36500)
+    posts = state.store.posts_since(since, now + timedelta(days=36500))
+    language = config.site.language
+    if post_id is not None:
+        post = find_post(posts, post_id)
+        if post is None:
+            _fail(f"no post {post_id!r} in the store (ids: `digest themes`)")
+            return
+        click.echo("\n".join(format_post_report(post, post_report(post, config.themes), language)))
+        return
+    click.echo("\n".join(format_theme_report(theme_report(posts, config.themes), language)))
+
+
+# -- bounces ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@pass_ctx
+def bounces(state: Context, path: Path) -> None:
+    """Read delivery status notifications (Maildir or mbox) and suppress hard bounces."""
+    from digest.bounces import process_bounces
+    from digest.compose.message import parse_sender
+
+    config = state.config
+    sender = parse_sender(config.site.sender)[1]
+    report = process_bounces(path, state.store, sender, verp=True)
+    for email, detail in report.hard:
+        click.echo(f"hard: {email}: {detail} (suppressed)")
+    for email, detail in report.soft:
+        click.echo(f"soft: {email}: {detail}")
+    for name, detail in report.unmatched:
+        click.echo(f"warning: {name}: no recipient matched ({detail})", err=True)
+    click.echo(f"{path}: {report.summary()}")

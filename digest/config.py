@@ -85,6 +85,7 @@ class SourceConfig:
     language: str = ""  # "" = detect per post
     tags: tuple[str, ...] = ()  # tags added to every post of this source
     replay: bool = False  # sample content: shift dates so the newest entry is "now"
+    poll_minutes: int = 0  # `digest schedule` also polls it this often (0: only before a send)
     timeout: float = 20.0  # seconds: read timeout per request (and connect, capped at 10)
     connect_timeout: float = 10.0
     max_bytes: int = 10_000_000  # larger responses fail instead of filling memory
@@ -113,9 +114,12 @@ class ThemeConfig:
 @dataclass(frozen=True)
 class ScheduleConfig:
     name: str
-    cron: str  # five-field cron expression: minute hour day month day-of-week
+    cron: str  # "M H DOM MON DOW", or a friendly form: "weekly on monday at 08:00"
     timezone: str = ""  # "" = the site's
     themes: tuple[str, ...] = ()  # () = every subscriber, by their own preferences
+    on_empty: str = "skip"  # nothing new: "skip", or "quiet-note" (a short plain message)
+    min_posts: int = 1  # a digest with fewer new posts than this counts as nothing new
+    misfire_grace_minutes: int = 360  # a missed run is made up this late at most, then skipped
 
 
 @dataclass(frozen=True)
@@ -338,6 +342,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"{p}: 'selection.lookback_days' and 'selection.max_posts' must be >= 1")
     names = [s.name for s in config.sources]
     for i, source in enumerate(config.sources):
+        if source.poll_minutes < 0:
+            raise ConfigError(f"{p}: 'sources[{i}].poll_minutes' must be >= 0 (0: before sends)")
         if names.count(source.name) > 1:
             raise ConfigError(f"{p}: 'sources[{i}].name': duplicate source name {source.name!r}")
         _validate_source(source, f"sources[{i}]", p)
@@ -347,7 +353,16 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{p}: 'themes[{i}].key': duplicate or invalid key {theme.key!r}")
         if not theme.keywords and not theme.tags:
             raise ConfigError(f"{p}: 'themes[{i}]': needs keywords or tags")
+    schedule_names = [s.name for s in config.schedules]
     for i, sched in enumerate(config.schedules):
+        if not sched.name.strip() or schedule_names.count(sched.name) > 1:
+            raise ConfigError(f"{p}: 'schedules[{i}].name': empty or duplicate {sched.name!r}")
+        if sched.on_empty not in ("skip", "quiet-note"):
+            raise ConfigError(f"{p}: 'schedules[{i}].on_empty' must be skip or quiet-note")
+        if sched.min_posts < 1 or sched.misfire_grace_minutes < 1:
+            raise ConfigError(
+                f"{p}: 'schedules[{i}].min_posts' and '.misfire_grace_minutes' must be >= 1"
+            )
         if sched.timezone:
             _check_zone(sched.timezone, f"schedules[{i}].timezone", p)
         for key in sched.themes:

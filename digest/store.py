@@ -74,6 +74,27 @@ source_state = sa.Table(
     sa.Column("last_error", sa.Text),
 )
 
+# Conditional GET per fetched URL (a feed, a listing page, an article page): the validators of
+# the last response that was fully processed, so an unchanged resource costs a 304.
+fetch_state = sa.Table(
+    "fetch_state",
+    metadata,
+    sa.Column("url", sa.String, primary_key=True),
+    sa.Column("etag", sa.String, nullable=False, default=""),
+    sa.Column("last_modified", sa.String, nullable=False, default=""),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+# Posts a source's first ingest found older than the lookback: recorded as already seen (never
+# stored as posts, never counted as new), so the first digest is not a site's whole archive.
+seen_posts = sa.Table(
+    "seen_posts",
+    metadata,
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("source", sa.String, nullable=False, index=True),
+    sa.Column("seen", UTCDateTime, nullable=False),
+)
+
 summaries = sa.Table(
     "summaries",
     metadata,
@@ -143,6 +164,69 @@ deliveries = sa.Table(
     sa.Index("deliveries_status", "status", "next_try"),
 )
 
+# -- scheduling: run keys and the one-scheduler-per-database lock (digest.scheduling) ----------
+
+schedule_runs = sa.Table(
+    "schedule_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("schedule", sa.String, nullable=False),
+    sa.Column("period", sa.String, nullable=False),  # the scheduled local wall-clock time
+    sa.Column("scheduled", UTCDateTime, nullable=False),  # the same instant, in UTC
+    # running | sent | partial | skipped | quiet | missed | failed | abandoned
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String, nullable=False),  # the scheduler (or process) running it
+    sa.Column("editions", sa.String, nullable=False, default=""),  # space-separated ids
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+    sa.Column("counts", sa.JSON, nullable=False),
+    sa.Column("started", UTCDateTime, nullable=False),
+    sa.Column("finished", UTCDateTime),
+    # The run key: one row per (schedule, period), whichever process or restart tries again.
+    sa.UniqueConstraint("schedule", "period", name="schedule_runs_key"),
+)
+
+scheduler_lock = sa.Table(
+    "scheduler_lock",
+    metadata,
+    sa.Column("name", sa.String, primary_key=True),  # always "scheduler": one row at most
+    sa.Column("owner", sa.String, nullable=False),  # a random token per scheduler process
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host", sa.String, nullable=False),
+    sa.Column("started", UTCDateTime, nullable=False),
+    sa.Column("heartbeat", UTCDateTime, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class ScheduleRun:
+    schedule: str
+    period: str
+    scheduled: datetime
+    status: str
+    owner: str
+    editions: tuple[str, ...]
+    detail: str
+    counts: dict[str, int]
+    started: datetime
+    finished: datetime | None
+
+
+@dataclass(frozen=True)
+class SchedulerLock:
+    owner: str
+    pid: int
+    host: str
+    started: datetime
+    heartbeat: datetime
+
+
+_SETTLE = sa.text(
+    "UPDATE deliveries SET status = :status, reply = :reply, attempts = attempts + 1,"
+    " next_try = :next_try, updated = :updated"
+    " WHERE digest_id = :digest_id AND email = :email"
+)
+_MARK_SENT = sa.text("UPDATE digests SET sent = :sent WHERE id = :digest_id AND sent IS NULL")
+
 
 @dataclass(frozen=True)
 class DueDelivery:
@@ -181,6 +265,8 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._settle: Connection | None = None
+        self._marked_sent: set[str] = set()
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -199,6 +285,11 @@ class Store:
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
+                # In WAL mode, NORMAL syncs at checkpoints, not at every commit: a commit
+                # survives the process being killed (kill -9), and only an OS crash or power
+                # loss can lose the last few. Per-recipient rows are committed one by one, so
+                # this is what keeps a send near the wire's speed.
+                cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA busy_timeout=5000")
                 cur.close()
@@ -210,6 +301,9 @@ class Store:
         return cls(engine)
 
     def close(self) -> None:
+        if self._settle is not None:
+            self._settle.close()
+            self._settle = None
         self.engine.dispose()
 
     @contextmanager
@@ -248,6 +342,56 @@ class Store:
                 )
             else:
                 conn.execute(source_state.insert().values(name=source, **values))
+
+    def source_ingested_before(self, source: str) -> bool:
+        """True once an ingest of `source` has succeeded."""
+        with self.begin() as conn:
+            row = conn.execute(
+                sa.select(source_state.c.last_ok).where(source_state.c.name == source)
+            ).first()
+        return row is not None and row[0] is not None
+
+    def fetch_validators(self, url: str) -> tuple[str, str]:
+        """(etag, last_modified) stored for `url`; empty strings when none."""
+        with self.begin() as conn:
+            row = conn.execute(
+                sa.select(fetch_state.c.etag, fetch_state.c.last_modified).where(
+                    fetch_state.c.url == url
+                )
+            ).first()
+        return ("", "") if row is None else (row[0], row[1])
+
+    def save_fetch_validators(self, url: str, etag: str, last_modified: str) -> None:
+        with self.begin() as conn:
+            conn.execute(fetch_state.delete().where(fetch_state.c.url == url))
+            if etag or last_modified:
+                conn.execute(
+                    fetch_state.insert().values(
+                        url=url, etag=etag, last_modified=last_modified, updated=datetime.now(UTC)
+                    )
+                )
+
+    def mark_seen(self, source: str, keys: Iterable[str]) -> None:
+        now = datetime.now(UTC)
+        with self.begin() as conn:
+            known = {
+                r[0]
+                for r in conn.execute(
+                    sa.select(seen_posts.c.key).where(seen_posts.c.source == source)
+                )
+            }
+            rows = [{"key": k, "source": source, "seen": now} for k in keys if k not in known]
+            if rows:
+                conn.execute(seen_posts.insert(), rows)
+
+    def seen_keys(self, source: str) -> set[str]:
+        with self.begin() as conn:
+            return {
+                r[0]
+                for r in conn.execute(
+                    sa.select(seen_posts.c.key).where(seen_posts.c.source == source)
+                )
+            }
 
     def upsert_posts(self, items: Iterable[tuple[Post, str]]) -> tuple[int, int, int]:
         """Insert or update posts; returns (new, updated, unchanged) counts."""
@@ -486,26 +630,36 @@ class Store:
         reply: str,
         next_try: datetime | None = None,
     ) -> None:
-        """Record the server's answer for one recipient (one short transaction)."""
+        """Record the server's answer for one recipient: one short transaction, committed
+        before the next message goes out. On the hot path of a send, so the statements are
+        prepared once and run on a connection kept for that purpose."""
         now = datetime.now(UTC)
-        with self.begin() as conn:
+        stamp = UTCDateTime().process_bind_param
+        conn = self._settle_conn()
+        try:
             conn.execute(
-                deliveries.update()
-                .where(deliveries.c.digest_id == digest_id, deliveries.c.email == email)
-                .values(
-                    status=status,
-                    reply=reply,
-                    attempts=deliveries.c.attempts + 1,
-                    next_try=next_try,
-                    updated=now,
-                )
+                _SETTLE,
+                {
+                    "status": status,
+                    "reply": reply,
+                    "next_try": stamp(next_try, None),
+                    "updated": stamp(now, None),
+                    "digest_id": digest_id,
+                    "email": email,
+                },
             )
-            if status == "sent":
-                conn.execute(
-                    digests.update()
-                    .where(digests.c.id == digest_id, digests.c.sent.is_(None))
-                    .values(sent=now)
-                )
+            if status == "sent" and digest_id not in self._marked_sent:
+                conn.execute(_MARK_SENT, {"sent": stamp(now, None), "digest_id": digest_id})
+                self._marked_sent.add(digest_id)
+            conn.commit()
+        except sa.exc.OperationalError as exc:
+            conn.rollback()
+            raise StoreError(f"{self.engine.url}: {exc.orig}") from None
+
+    def _settle_conn(self) -> Connection:
+        if self._settle is None:
+            self._settle = self.engine.connect()
+        return self._settle
 
     def due_deliveries(
         self,
@@ -636,6 +790,204 @@ class Store:
                 .order_by(deliveries.c.updated)
             ).all()
         return [dict(r._mapping) for r in rows]
+
+    # -- subscriber records and bounces (digest subscribers show, digest bounces) ----------
+
+    def suppression_record(self, email: str) -> tuple[str, str, datetime] | None:
+        """(reason, detail, when) if `email` is on the suppression list."""
+        with self.begin() as conn:
+            row = conn.execute(
+                sa.select(suppressions.c.reason, suppressions.c.detail, suppressions.c.created)
+                .where(suppressions.c.email == email)
+            ).first()
+        return None if row is None else (str(row[0]), str(row[1]), row[2])
+
+    def recipients_by_message_id(self, message_ids: Iterable[str]) -> dict[str, str]:
+        """Message-ID (with angle brackets) -> the recipient it was sent to."""
+        wanted = sorted(set(message_ids))
+        found: dict[str, str] = {}
+        with self.begin() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    sa.select(deliveries.c.message_id, deliveries.c.email).where(
+                        deliveries.c.message_id.in_(wanted[start : start + 500])
+                    )
+                )
+                found.update({r[0]: r[1] for r in rows})
+        return found
+
+    def known_addresses(self, emails: Iterable[str]) -> dict[str, str]:
+        """Lowercased address -> the stored form, for addresses that are subscribers or
+        were sent a digest (compared case-insensitively)."""
+        wanted = sorted({e.lower() for e in emails})
+        found: dict[str, str] = {}
+        with self.begin() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                for column in (subscribers.c.email, deliveries.c.email):
+                    rows = conn.execute(
+                        sa.select(column).distinct().where(sa.func.lower(column).in_(chunk))
+                    )
+                    for (email,) in rows:
+                        found.setdefault(email.lower(), email)
+        return found
+
+    # -- scheduling: run keys (digest.scheduling) ----------------------------------------
+
+    def insert_run(
+        self,
+        schedule: str,
+        period: str,
+        *,
+        scheduled: datetime,
+        owner: str,
+        status: str,
+        now: datetime,
+        detail: str = "",
+    ) -> bool:
+        """Claim the run key (schedule, period); False when it is already taken."""
+        try:
+            with self.begin() as conn:
+                conn.execute(
+                    schedule_runs.insert().values(
+                        schedule=schedule,
+                        period=period,
+                        scheduled=scheduled,
+                        status=status,
+                        owner=owner,
+                        editions="",
+                        detail=detail,
+                        counts={},
+                        started=now,
+                        finished=None if status == "running" else now,
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def retake_run(self, expected: ScheduleRun, *, owner: str, now: datetime) -> bool:
+        """Take over a run that recorded no edition (so sent nothing) if it is still exactly
+        `expected`: compare-and-set, so of two processes trying, one wins."""
+        with self.begin() as conn:
+            result = conn.execute(
+                schedule_runs.update()
+                .where(
+                    schedule_runs.c.schedule == expected.schedule,
+                    schedule_runs.c.period == expected.period,
+                    schedule_runs.c.status == expected.status,
+                    schedule_runs.c.owner == expected.owner,
+                    schedule_runs.c.started == expected.started,
+                    schedule_runs.c.editions == "",
+                )
+                .values(status="running", owner=owner, started=now, finished=None, detail="")
+            )
+        return bool(result.rowcount)
+
+    def update_run(self, schedule: str, period: str, owner: str, **values: Any) -> bool:
+        """Change a run `owner` holds: status, editions (a sequence), detail, counts, finished."""
+        if "editions" in values:
+            values["editions"] = " ".join(values["editions"])
+        with self.begin() as conn:
+            result = conn.execute(
+                schedule_runs.update()
+                .where(
+                    schedule_runs.c.schedule == schedule,
+                    schedule_runs.c.period == period,
+                    schedule_runs.c.owner == owner,
+                )
+                .values(**values)
+            )
+        return bool(result.rowcount)
+
+    def get_run(self, schedule: str, period: str) -> ScheduleRun | None:
+        with self.begin() as conn:
+            row = conn.execute(
+                sa.select(schedule_runs).where(
+                    schedule_runs.c.schedule == schedule, schedule_runs.c.period == period
+                )
+            ).first()
+        return None if row is None else _row_to_run(row)
+
+    def schedule_runs(
+        self, schedule: str | None = None, *, statuses: Sequence[str] = (), limit: int = 100
+    ) -> list[ScheduleRun]:
+        """Runs, the latest scheduled first; of one schedule, or in some statuses."""
+        query = sa.select(schedule_runs).order_by(schedule_runs.c.scheduled.desc()).limit(limit)
+        if schedule is not None:
+            query = query.where(schedule_runs.c.schedule == schedule)
+        if statuses:
+            query = query.where(schedule_runs.c.status.in_(list(statuses)))
+        with self.begin() as conn:
+            return [_row_to_run(r) for r in conn.execute(query)]
+
+    # -- scheduling: one scheduler per database (digest.scheduling) ----------------------
+
+    def scheduler_lock(self) -> SchedulerLock | None:
+        with self.begin() as conn:
+            row = conn.execute(
+                sa.select(scheduler_lock).where(scheduler_lock.c.name == "scheduler")
+            ).first()
+        if row is None:
+            return None
+        return SchedulerLock(row.owner, row.pid, row.host, row.started, row.heartbeat)
+
+    def take_scheduler_lock(
+        self, owner: str, *, pid: int, host: str, now: datetime, replacing: SchedulerLock | None
+    ) -> bool:
+        """Become the scheduler: insert the lock, or replace exactly `replacing` (a holder
+        found stale). Compare-and-set: of two processes trying at once, one wins."""
+        values = {"owner": owner, "pid": pid, "host": host, "started": now, "heartbeat": now}
+        try:
+            with self.begin() as conn:
+                if replacing is None:
+                    conn.execute(scheduler_lock.insert().values(name="scheduler", **values))
+                    return True
+                result = conn.execute(
+                    scheduler_lock.update()
+                    .where(
+                        scheduler_lock.c.name == "scheduler",
+                        scheduler_lock.c.owner == replacing.owner,
+                        scheduler_lock.c.heartbeat == replacing.heartbeat,
+                    )
+                    .values(**values)
+                )
+                return bool(result.rowcount)
+        except sa.exc.IntegrityError:
+            return False
+
+    def beat_scheduler_lock(self, owner: str, now: datetime) -> bool:
+        """Refresh the holder's heartbeat; False when `owner` no longer holds the lock."""
+        with self.begin() as conn:
+            result = conn.execute(
+                scheduler_lock.update()
+                .where(scheduler_lock.c.name == "scheduler", scheduler_lock.c.owner == owner)
+                .values(heartbeat=now)
+            )
+        return bool(result.rowcount)
+
+    def release_scheduler_lock(self, owner: str) -> None:
+        with self.begin() as conn:
+            conn.execute(
+                scheduler_lock.delete().where(
+                    scheduler_lock.c.name == "scheduler", scheduler_lock.c.owner == owner
+                )
+            )
+
+
+def _row_to_run(row: Any) -> ScheduleRun:
+    return ScheduleRun(
+        schedule=row.schedule,
+        period=row.period,
+        scheduled=row.scheduled,
+        status=row.status,
+        owner=row.owner,
+        editions=tuple(row.editions.split()),
+        detail=row.detail,
+        counts=dict(row.counts),
+        started=row.started,
+        finished=row.finished,
+    )
 
 
 def _post_values(post: Post) -> dict[str, Any]:

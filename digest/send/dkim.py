@@ -85,29 +85,37 @@ class DKIMSigner:
             f"v=1; a=rsa-sha256; c=relaxed/simple; d={self.domain}; s={self.selector}; "
             f"t={timestamp}; h={':'.join(names)}; bh={body_hash.decode()}; b="
         ).encode()
+        # The header is folded before signing: the verifier canonicalizes the folded form
+        # (with an empty b=), so that is what must be signed.
+        header = _fold(tags)
         signed = b"".join(_relaxed(n.encode(), fields[n.encode()]) + b"\r\n" for n in names)
-        signed += _relaxed(b"DKIM-Signature", b" " + tags)
-        signature = self.key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
-        value = tags + base64.b64encode(signature)
-        return b"DKIM-Signature: " + _fold(value) + b"\r\n" + message
+        signed += _relaxed(b"DKIM-Signature", b" " + header)
+        signature = base64.b64encode(self.key.sign(signed, padding.PKCS1v15(), hashes.SHA256()))
+        chunks = [signature[i : i + 72] for i in range(0, len(signature), 72)]
+        return b"DKIM-Signature: " + header + b"\r\n\t".join([b"", *chunks]) + b"\r\n" + message
 
 
-def _fold(value: bytes, width: int = 76) -> bytes:
-    """Fold a long tag list at tag boundaries and inside the base64 runs."""
-    out: list[bytes] = []
-    line = b""
-    for part in value.split(b" "):
-        while len(part) > width:
-            if line:
-                out.append(line)
-                line = b""
-            out.append(part[:width])
-            part = part[width:]
-        if line and len(line) + 1 + len(part) > width:
-            out.append(line)
-            line = part
+def _fold(value: bytes, width: int = 72) -> bytes:
+    """Fold the tag list where folding whitespace is allowed: between tags, around the
+    colons of h=, and anywhere inside the base64 of b= (RFC 6376 3.5)."""
+    lines: list[bytes] = []
+    for tag in value.split(b" "):
+        if len(tag) <= width:
+            pieces = [tag]
+        elif tag.startswith(b"h="):
+            pieces, current = [], b""
+            for name in tag.split(b":"):
+                if current and len(current) + len(name) + 1 > width:
+                    pieces.append(current)
+                    current = b":" + name
+                else:
+                    current = current + b":" + name if current else name
+            pieces.append(current)
         else:
-            line = f"{line.decode()} {part.decode()}".strip().encode() if line else part
-    if line:
-        out.append(line)
-    return b"\r\n\t".join(out)
+            pieces = [tag[i : i + width] for i in range(0, len(tag), width)]
+        for piece in pieces:
+            if lines and len(lines[-1]) + 1 + len(piece) <= width and not piece.startswith(b":"):
+                lines[-1] += b" " + piece
+            else:
+                lines.append(piece)
+    return b"\r\n\t".join(lines)

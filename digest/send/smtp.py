@@ -131,13 +131,10 @@ class SMTPSender:
                     except SMTPConnectError as exc:
                         return Outcome("deferred", str(exc), "connect")
                 try:
-                    errors, message = await client.sendmail(
-                        envelope.sender, [envelope.recipient], envelope.data
-                    )
-                except aiosmtplib.SMTPRecipientsRefused as exc:
-                    self._idle.put_nowait(client)
-                    refused = exc.recipients[0]
-                    return _classify(refused.code, refused.message, "rcpt")
+                    reply = await self._transaction(client, envelope)
+                except aiosmtplib.SMTPRecipientRefused as exc:
+                    await self._reset(client)
+                    return _classify(exc.code, exc.message, "rcpt")
                 except aiosmtplib.SMTPResponseException as exc:
                     if exc.code == 421 or not client.is_connected:
                         self._discard(client)
@@ -151,11 +148,22 @@ class SMTPSender:
                         return Outcome("deferred", f"connection lost: {exc}")
                     continue
                 self._idle.put_nowait(client)
-                if errors:
-                    code, text = next(iter(errors.values()))
-                    return _classify(code, text, "rcpt")
-                return Outcome("sent", message.strip() or "250")
+                return Outcome("sent", _reply(reply.code, reply.message) or "250")
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _transaction(
+        self, client: aiosmtplib.SMTP, envelope: Envelope
+    ) -> aiosmtplib.SMTPResponse:
+        """MAIL, RCPT, DATA for one recipient.
+
+        Not `sendmail`: our messages are already CRLF-terminated, so the SIZE is their length,
+        which spares a regex pass over every 60 KB message (aiosmtplib still normalizes and
+        dot-stuffs once in DATA).
+        """
+        options = [f"SIZE={len(envelope.data)}"] if client.supports_extension("size") else []
+        await client.mail(envelope.sender, options=options)
+        await client.rcpt(envelope.recipient)
+        return await client.data(envelope.data)
 
     async def _reset(self, client: aiosmtplib.SMTP) -> None:
         try:
