@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -119,7 +118,9 @@ async def digest_send(folder: Path, port: int, n: int, concurrency: int, dkim: P
     edition = plan_edition(config, store, now=now)  # type: ignore[arg-type]
     factory = MessageFactory(config)  # type: ignore[arg-type]
     variant = edition.variants[0]
-    sample = factory.envelope(variant, StoredSubscriber("x@example.com", "독자", (), "ko", "active"))
+    sample = factory.envelope(
+        variant, StoredSubscriber("x@example.com", "독자", (), "ko", "active")
+    )
     started = time.perf_counter()
     record_edition(edition, factory, store)
     recorded = time.perf_counter() - started

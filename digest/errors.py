@@ -1,14 +1,14 @@
 """One error hierarchy; `digest.cli` turns each into a one-line message and an exit code.
 
-    DigestError
-    ├── ConfigError          config file missing, unparsable, unknown key, wrong type
-    ├── StoreError           the database cannot be opened or written
-    ├── SourceError          a source cannot be read or parsed (per source; others go on)
-    ├── SummaryError         a text cannot be summarized
-    ├── TemplateError        a template fails to load, compile or render (names file:line)
-    ├── SubscriberError      a subscriber list or address is invalid (names file:line)
-    └── DeliveryError        sending failed as a whole
-        └── SMTPConnectError the SMTP server cannot be reached (also a ConnectionError)
+DigestError
+├── ConfigError          config file missing, unparsable, unknown key, wrong type
+├── StoreError           the database cannot be opened or written
+├── SourceError          a source cannot be read or parsed (per source; others go on)
+├── SummaryError         a text cannot be summarized
+├── TemplateError        a template fails to load, compile or render (names file:line)
+├── SubscriberError      a subscriber list or address is invalid (names file:line)
+└── DeliveryError        sending failed as a whole
+    └── SMTPConnectError the SMTP server cannot be reached (also a ConnectionError)
 """
 
 from __future__ import annotations

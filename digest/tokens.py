@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import os
 import secrets
-from pathlib import Path
 
 from digest.config import Config
 

@@ -46,7 +46,9 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        self.messages.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+        )
         return "250 OK queued"
 
 
@@ -101,7 +103,7 @@ def write_config(
     path = folder / "config.toml"
     path.write_text(
         textwrap.dedent(
-            f"""\
+            """\
             [site]
             name = "해봄의 아카이브"
             url = "https://haebom.example"

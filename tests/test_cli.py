@@ -35,7 +35,9 @@ def test_help_lists_every_command() -> None:
 def test_missing_config_is_one_line(tmp_path: Path) -> None:
     code, out = invoke(tmp_path / "nope.toml", "ingest")
     assert code == 2
-    assert out.strip() == f"error: {tmp_path / 'nope.toml'}: config file not found (use --config PATH)"
+    assert (
+        out.strip() == f"error: {tmp_path / 'nope.toml'}: config file not found (use --config PATH)"
+    )
 
 
 def test_invalid_config_names_key_and_file(tmp_path: Path) -> None:

@@ -53,15 +53,19 @@ class FaultHandler:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
-    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
         if self.rng.random() < self.throttle_rate:
             return "454 4.7.0 Too many messages, slow down"
         envelope.mail_from = address
         return "250 OK"
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
         if address in self.reject:
-            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         if self.rng.random() < self.flaky_rate:
             return "451 4.7.1 Greylisted, try again later"
         envelope.rcpt_tos.append(address)
@@ -102,7 +106,9 @@ def many_subscribers(folder: Path, n: int) -> list[str]:
     return emails
 
 
-def setup(tmp_path: Path, port: int, n: int, extra: str = RETRY_FAST, timeout: float = 5) -> tuple[Path, list[str]]:
+def setup(
+    tmp_path: Path, port: int, n: int, extra: str = RETRY_FAST, timeout: float = 5
+) -> tuple[Path, list[str]]:
     config = write_config(
         tmp_path,
         smtp=f'host = "127.0.0.1"\nport = {port}\ntimeout = {timeout}\nconcurrency = 3',
@@ -169,8 +175,12 @@ def test_deferred_until_max_attempts_then_failed(
     tmp_path: Path, fault_server: tuple[FaultHandler, int]
 ) -> None:
     handler, port = fault_server
-    config, emails = setup(tmp_path, port, 5, extra=RETRY_FAST.replace("10\n", "3\n", 1)
-                           .replace("max_attempts = 10", "max_attempts = 3"))
+    config, _emails = setup(
+        tmp_path,
+        port,
+        5,
+        extra=RETRY_FAST.replace("10\n", "3\n", 1).replace("max_attempts = 10", "max_attempts = 3"),
+    )
     handler.flaky_rate = 1.0  # every RCPT answers 451
     result = CliRunner().invoke(main, ["--config", str(config), "send"])
     assert result.exit_code == 1  # nothing was accepted
@@ -178,7 +188,9 @@ def test_deferred_until_max_attempts_then_failed(
     assert "gave up after 3 attempt(s): 451 4.7.1" in result.output
 
 
-def test_deferred_rows_wait_for_resume(tmp_path: Path, fault_server: tuple[FaultHandler, int]) -> None:
+def test_deferred_rows_wait_for_resume(
+    tmp_path: Path, fault_server: tuple[FaultHandler, int]
+) -> None:
     handler, port = fault_server
     extra = RETRY_FAST.replace("wait_for_retries_seconds = 10", "wait_for_retries_seconds = 0")
     extra = extra.replace("retry_base_seconds = 0.02", "retry_base_seconds = 0.3")
@@ -201,7 +213,7 @@ def test_daily_limit_leaves_the_rest_pending(
     tmp_path: Path, fault_server: tuple[FaultHandler, int]
 ) -> None:
     handler, port = fault_server
-    config, emails = setup(tmp_path, port, 10, extra=RETRY_FAST + "rate_per_day = 4\n")
+    config, _emails = setup(tmp_path, port, 10, extra=RETRY_FAST + "rate_per_day = 4\n")
     output = send(config)
     assert "stopped early" in output
     assert counts(config) == {"sent": 4, "pending": 6}
@@ -211,7 +223,9 @@ def test_daily_limit_leaves_the_rest_pending(
     assert counts(config) == {"sent": 4, "pending": 6}
 
 
-def test_kill_9_mid_send_then_resume(tmp_path: Path, fault_server: tuple[FaultHandler, int]) -> None:
+def test_kill_9_mid_send_then_resume(
+    tmp_path: Path, fault_server: tuple[FaultHandler, int]
+) -> None:
     handler, port = fault_server
     config, emails = setup(tmp_path, port, 150)
     handler.data_delay = 0.01

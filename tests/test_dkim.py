@@ -75,6 +75,4 @@ def test_tampered_message_fails(key: rsa.RSAPrivateKey) -> None:
     dnsfunc = dns_for(key, "s", "haebom.example")
     assert dkim.verify(signed, dnsfunc=dnsfunc)
     assert not dkim.verify(signed.replace(b"body", b"evil"), dnsfunc=dnsfunc)
-    assert not dkim.verify(
-        signed.replace(b"<https://u>", b"<https://evil>"), dnsfunc=dnsfunc
-    )
+    assert not dkim.verify(signed.replace(b"<https://u>", b"<https://evil>"), dnsfunc=dnsfunc)

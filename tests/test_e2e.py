@@ -115,12 +115,18 @@ def test_theme_send_keeps_matching_posts(smtp_config: Path, smtp_server: SMTPSer
     output = cli(smtp_config, "send", "--theme", "ai")
     # Those who chose ai, and the one who chose everything; not economy/humanities.
     recipients = sorted(r for m in smtp_server.handler.messages for r in m.rcpt_tos)
-    assert recipients == ["alex.morgan@example.org", "jun.park@example.com", "minji.kim@example.com"]
+    assert recipients == [
+        "alex.morgan@example.org",
+        "jun.park@example.com",
+        "minji.kim@example.com",
+    ]
     assert "인공지능" in smtp_server.handler.messages[0].message["Subject"]
     assert "3 message(s) sent" in output
 
 
-def test_unreachable_smtp_server_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_smtp_server_fails_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
     port = free_port()  # nothing listens here
     config = write_config(tmp_path, smtp=f'host = "127.0.0.1"\nport = {port}\ntimeout = 5')

@@ -34,7 +34,9 @@ def build(recipient: Recipient) -> bytes:
 
 
 def test_headers_are_encoded_and_lines_are_short() -> None:
-    data = build(Recipient("jun@example.com", "박준", "https://x.example/u/t", "https://x.example/p/t"))
+    data = build(
+        Recipient("jun@example.com", "박준", "https://x.example/u/t", "https://x.example/p/t")
+    )
     head, _, _body = data.partition(b"\r\n\r\n")
     assert head.isascii()  # Subject, From and To display names RFC 2047-encoded
     assert all(len(line) <= 998 for line in data.split(b"\r\n"))
@@ -70,5 +72,5 @@ def test_header_injection_is_impossible() -> None:
 
 
 def test_sender_must_be_an_address() -> None:
-    with pytest.raises(ConfigError, match="site.sender"):
+    with pytest.raises(ConfigError, match=r"site\.sender"):
         parse_sender("no address here")

@@ -75,7 +75,7 @@ def clean_header(value: str) -> str:
 
 
 def _check_address(email: str) -> None:
-    if any(c in email for c in _FORBIDDEN) or any(c in email for c in "<>,\" "):
+    if any(c in email for c in _FORBIDDEN) or any(c in email for c in '<>," '):
         raise ValueError(f"recipient address contains forbidden characters: {email!r}")
 
 
@@ -155,7 +155,7 @@ class MessageTemplate:
             b'Content-Type: multipart/alternative; boundary="' + boundary.encode() + b'"\r\n'
             b"\r\n"
         )
-        part = b"Content-Type: text/%s; charset=\"utf-8\"\r\n"
+        part = b'Content-Type: text/%s; charset="utf-8"\r\n'
         part += b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         self.text_head = b"--" + boundary.encode() + CRLF + part % b"plain"
         self.html_head = CRLF + b"--" + boundary.encode() + CRLF + part % b"html"

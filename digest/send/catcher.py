@@ -11,7 +11,9 @@ from pathlib import Path
 from types import TracebackType
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer, Envelope as ServerEnvelope, Session
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope as ServerEnvelope
+from aiosmtpd.smtp import Session
 
 from digest.send.maildir import open_maildir
 

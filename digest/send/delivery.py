@@ -77,7 +77,7 @@ class DeliveryReport:
 
 def backoff(attempt: int, config: DeliveryConfig, rng: random.Random) -> float:
     """Seconds before retry number `attempt` (1-based): exponential, capped, +-25% jitter."""
-    base = min(config.retry_base_seconds * 2 ** (attempt - 1), config.retry_max_seconds)
+    base = min(config.retry_base_seconds * 2.0 ** (attempt - 1), config.retry_max_seconds)
     return base * rng.uniform(0.75, 1.25)
 
 
