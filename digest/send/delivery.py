@@ -137,9 +137,10 @@ async def run_deliveries(
             else:
                 next_try = clock.now() + timedelta(seconds=backoff(attempt, config, rng))
         store.settle_delivery(row.digest_id, row.email, status, reply, next_try)
-        if outcome.status == "failed" and outcome.stage == "rcpt":
-            if reply[:3] in HARD_BOUNCE_CODES:
-                store.suppress(row.email, "bounced", reply)
+        # A mailbox that does not exist never gets another digest.
+        hard = outcome.stage == "rcpt" and reply[:3] in HARD_BOUNCE_CODES
+        if outcome.status == "failed" and hard:
+            store.suppress(row.email, "bounced", reply)
         report.add(row.email, status, reply)
         if on_progress:
             on_progress(report)
