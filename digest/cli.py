@@ -364,6 +364,12 @@ def run_send(
         else:
             sync_subscribers(state)
             edition = plan_edition(config, store, now=now, theme=theme)
+            if not edition.variants and not edition.quiet:
+                who = f"for theme {theme!r} " if theme else ""
+                _fail(
+                    f"no active subscribers {who}in {config.store.path}: nothing to send "
+                    "(add some with `digest subscribers import FILE`)"
+                )
         if edition.quiet:
             click.echo(f"{len(edition.quiet)} subscriber(s) have nothing new this time")
         if not edition.variants:
@@ -468,39 +474,23 @@ def run(state: Context, theme: str | None, dry_run: bool) -> None:
 
 
 @main.command()
-@click.option("--list", "list_only", is_flag=True, help="Print each schedule's next runs.")
+@click.option(
+    "--list", "list_only", is_flag=True, help="Print each schedule's next runs and last run."
+)
 @pass_ctx
 def schedule(state: Context, list_only: bool) -> None:
-    """Run the schedules from the config in the foreground."""
-    from digest.schedule import next_runs, parse_cron, run_forever
+    """Run the schedules from the config in the foreground (SIGTERM or Ctrl-C stops it)."""
+    from digest.schedule import list_lines, serve
 
     config = state.config
     if not config.schedules:
         _fail(f"{config.path}: no [[schedules]] defined")
-    jobs = []
-    now = datetime.now(UTC)
-    for sched in config.schedules:
-        tz = sched.timezone or config.site.timezone
-        trigger = parse_cron(sched.cron, f"schedules.{sched.name}", tz)
-        if list_only:
-            runs = next_runs(trigger, now, 3)
-            when = ", ".join(r.strftime("%Y-%m-%d %H:%M %Z") for r in runs)
-            click.echo(f"{sched.name}: next {when} ({tz})")
-            continue
-
-        def job(themes: tuple[str, ...] = sched.themes) -> None:
-            started = datetime.now(UTC)
-            try:
-                run_ingest(state, started)
-                for theme in themes or (None,):
-                    run_send(state, now=started, theme=theme, to=None, dry_run=False)
-            except (DigestError, SystemExit) as exc:
-                logging.getLogger("digest.schedule").error("run failed: %s", exc)
-
-        jobs.append((sched.name, trigger, job))
-    if not list_only:
-        click.echo(f"running {len(jobs)} schedule(s); Ctrl-C to stop")
-        run_forever(jobs)
+    if list_only:
+        for line in list_lines(config, state.store):
+            click.echo(line)
+        return
+    click.echo(f"running {len(config.schedules)} schedule(s); SIGTERM or Ctrl-C to stop", err=True)
+    serve(config, state.store)
 
 
 # -- subscribers ------------------------------------------------------------------------------

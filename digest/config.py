@@ -50,6 +50,7 @@ class SMTPConfig:
     password_env: str = ""  # name of the environment variable holding the password
     timeout: float = 30.0
     concurrency: int = 2
+    ca_file: Path | None = None  # extra CA bundle to trust (a private relay's certificate)
 
     @property
     def embedded(self) -> bool:
@@ -289,7 +290,11 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     return replace(
         config,
         store=replace(config.store, path=resolve(config.store.path)),
-        smtp=replace(config.smtp, maildir=resolve(config.smtp.maildir)),
+        smtp=replace(
+            config.smtp,
+            maildir=resolve(config.smtp.maildir),
+            ca_file=resolve(config.smtp.ca_file) if config.smtp.ca_file else None,
+        ),
         delivery=replace(
             config.delivery,
             dkim_key_file=(
@@ -321,6 +326,8 @@ def _validate(config: Config) -> None:
     _check_zone(config.site.timezone, "site.timezone", p)
     if config.smtp.security not in ("none", "starttls", "starttls-optional", "tls"):
         raise ConfigError(f"{p}: 'smtp.security' must be none, starttls, starttls-optional or tls")
+    if any(ord(c) < 32 or ord(c) == 127 for c in config.site.name + config.site.sender):
+        raise ConfigError(f"{p}: 'site.name' and 'site.sender' must not hold control characters")
     if config.smtp.concurrency < 1:
         raise ConfigError(f"{p}: 'smtp.concurrency' must be at least 1")
     if not config.smtp.embedded and config.smtp.port <= 0:

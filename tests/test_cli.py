@@ -165,3 +165,21 @@ def test_send_rejects_bad_values(config_path: Path, flag: str) -> None:
     code, out = invoke(config_path, "send", flag, "bad\naddress" if flag == "--to" else "nosuch")
     assert code != 0
     assert "Traceback" not in out
+
+
+def test_empty_recipient_list_is_refused(config_path: Path) -> None:
+    (config_path.parent / "subscribers.csv").write_text("email,name,themes\n", "utf-8")
+    assert invoke(config_path, "ingest")[0] == 0
+    code, out = invoke(config_path, "send")
+    assert code == 1
+    assert "error: no active subscribers" in out
+    assert not (config_path.parent / "var" / "mail").exists()  # nothing was sent
+
+
+def test_control_characters_in_header_values_are_refused(config_path: Path) -> None:
+    text = config_path.read_text("utf-8").replace(
+        'name = "해봄의 아카이브"', 'name = "해봄의\\r\\nBcc: x@example.com"', 1
+    )
+    config_path.write_text(text, "utf-8")
+    code, out = invoke(config_path, "send")
+    assert code == 2 and "control characters" in out

@@ -9,6 +9,8 @@ run retries it rather than dropping it.
 from __future__ import annotations
 
 import asyncio
+import ssl
+from pathlib import Path
 from types import TracebackType
 
 import aiosmtplib
@@ -50,6 +52,7 @@ class SMTPSender:
         password: str | None = None,
         timeout: float = 30.0,
         concurrency: int = 2,
+        ca_file: Path | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -60,6 +63,8 @@ class SMTPSender:
         self.password = password
         self.timeout = timeout
         self.concurrency = concurrency
+        # Certificates are always verified; a private relay's CA can be added, never skipped.
+        self.tls_context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
         self._slots = asyncio.Semaphore(concurrency)
         self._open: set[aiosmtplib.SMTP] = set()
@@ -74,6 +79,7 @@ class SMTPSender:
             password=smtp.password(),
             timeout=smtp.timeout,
             concurrency=smtp.concurrency,
+            ca_file=smtp.ca_file,
         )
 
     async def _connect(self) -> aiosmtplib.SMTP:
@@ -83,6 +89,7 @@ class SMTPSender:
             timeout=self.timeout,
             use_tls=self.security == "tls",
             start_tls={"starttls": True, "starttls-optional": None}.get(self.security, False),
+            tls_context=self.tls_context,
         )
         try:
             await client.connect()
