@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from digest.cli import main
 from digest.config import load_config
 from digest.store import Store
-from tests.conftest import SUBSCRIBERS, free_port, write_config
+from tests.conftest import SUBSCRIBERS, SMTPServer, free_port, write_config
 
 RETRY_FAST = """
 [delivery]
@@ -251,3 +251,15 @@ def test_kill_9_mid_send_then_resume(
     # Only messages in flight at the moment of the kill can arrive twice: one per connection.
     assert duplicates <= 3
     assert counts(config) == {"sent": 150}
+
+
+def test_verp_return_path_names_the_recipient(tmp_path: Path, smtp_server: SMTPServer) -> None:
+    from digest.bounces import parse_verp
+
+    config, emails = setup(tmp_path, smtp_server.port, 5, extra=RETRY_FAST + "verp = true\n")
+    send(config)
+    senders = {m.rcpt_tos[0]: m.mail_from for m in smtp_server.handler.messages}
+    assert sorted(senders) == sorted(emails)
+    for rcpt, mail_from in senders.items():
+        assert mail_from == "digest+" + rcpt.replace("@", "=") + "@haebom.example"
+        assert parse_verp(mail_from, "digest@haebom.example") == rcpt

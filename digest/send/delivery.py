@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from digest.bounces import verp_address
 from digest.compose.message import MessageTemplate
 from digest.config import DeliveryConfig
 from digest.models import Recipient
@@ -154,6 +155,9 @@ async def run_deliveries(
         except ValueError as exc:
             settle(row, Outcome("failed", f"not sent: {exc}"))
             return
+        if config.verp:
+            # A per-recipient envelope sender: a bounce names its recipient by its address.
+            envelope = replace(envelope, sender=verp_address(envelope.sender, envelope.recipient))
         if signer is not None:
             # RSA signing takes milliseconds: keep it off the event loop.
             data = await asyncio.get_running_loop().run_in_executor(
