@@ -20,7 +20,7 @@ from datetime import datetime
 
 from digest.config import ThemeConfig
 from digest.models import Post
-from digest.themes import ThemeMatch, match_theme
+from digest.themes import ThemeMatch, belongs, match_theme, rank
 
 ALL = "all"  # the section key of an unthemed digest
 
@@ -33,8 +33,7 @@ class Pick:
 
 
 def rank_key(pick: Pick) -> tuple[float, int, float]:
-    popularity = (pick.post.reactions or 0) + (pick.post.comments or 0)
-    return (-round(pick.score), -popularity, -pick.post.published.timestamp())
+    return rank(pick.post, pick.score)
 
 
 def select_section(
@@ -54,7 +53,7 @@ def select_section(
             picks.append(Pick(post, 0.0, None))
             continue
         match = match_theme(post, theme)
-        if match.score > 0 and match.score >= theme.threshold:
+        if belongs(match, theme):
             picks.append(Pick(post, match.score, match))
     picks.sort(key=rank_key)
     return picks[:max_posts]

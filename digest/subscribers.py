@@ -3,6 +3,10 @@
 Every row is validated (address syntax with email-validator, no DNS; known theme keys) and
 reported with its file and line. Addresses are normalized (domain case, Unicode domains) and
 de-duplicated, the last row for an address winning.
+
+Also the editor's commands on single subscribers (`digest subscribers add|remove|export|show`):
+the suppression list (unsubscribed, bounced, complained) always wins, so `add` refuses a
+suppressed address and `remove` puts the address on it.
 """
 
 from __future__ import annotations
@@ -11,16 +15,22 @@ import csv
 import io
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import SubscriberError
-from digest.store import StoredSubscriber
+from digest.store import Store, StoredSubscriber, WebStore
 
 REQUIRED = ("email",)
 KNOWN = ("email", "name", "themes", "language", "status")
-STATUSES = ("active", "paused", "unsubscribed")
+# bounced and complained are what `export` writes for suppressed addresses; imported, they are
+# inactive rows like unsubscribed (a row never lifts or creates a suppression).
+STATUSES = ("active", "paused", "unsubscribed", "bounced", "complained")
+REMOVED = "removed by an editor"
 
 
 @dataclass(frozen=True)
@@ -42,9 +52,7 @@ def normalize_address(address: str) -> str:
     return result.normalized
 
 
-def parse_subscribers(
-    path: Path, themes: Collection[str], text: str | None = None
-) -> ParsedList:
+def parse_subscribers(path: Path, themes: Collection[str], text: str | None = None) -> ParsedList:
     if text is None:
         try:
             text = path.read_text(encoding="utf-8-sig")
@@ -112,3 +120,113 @@ def _row(row: dict[str, str], themes: Collection[str]) -> StoredSubscriber:
     if any(c in name for c in "\r\n"):
         raise SubscriberError("name contains a line break")
     return StoredSubscriber(email, name, tuple(dict.fromkeys(chosen)), language, status)
+
+
+# -- single subscribers: add, remove, export, show ------------------------------------------
+
+
+def make_subscriber(
+    store: Store,
+    email: str,
+    themes: Collection[str],
+    *,
+    name: str | None = None,
+    chosen: str | None = None,
+    language: str | None = None,
+    status: str | None = None,
+) -> StoredSubscriber:
+    """A subscriber from command-line values, validated like a CSV row. For an existing
+    subscriber, a value not given (None) keeps what the store has."""
+    try:
+        current = WebStore(store.engine).subscriber(normalize_address(email))
+    except SubscriberError:
+        current = None
+    row = {
+        "email": email,
+        "name": name if name is not None else (current.name if current else ""),
+        "themes": chosen if chosen is not None else ",".join(current.themes if current else ()),
+        "language": language if language is not None else (current.language if current else ""),
+        "status": status if status is not None else (current.status if current else "active"),
+    }
+    return _row(row, themes)
+
+
+def lookup_address(address: str) -> str:
+    """The normalized form of an address given on the command line (as typed if invalid,
+    so that an odd stored address can still be shown)."""
+    try:
+        return normalize_address(address)
+    except SubscriberError:
+        return address.strip()
+
+
+def add_subscriber(store: Store, sub: StoredSubscriber) -> str:
+    """Add or update one subscriber: "added" or "updated". A suppressed address is refused."""
+    record = store.suppression_record(sub.email)
+    if record is not None:
+        reason, detail, when = record
+        raise SubscriberError(
+            f"{sub.email} is suppressed ({reason} on {when:%Y-%m-%d}"
+            f"{': ' + detail if detail else ''}); only the subscriber can resubscribe"
+        )
+    added, _updated, _skipped = store.upsert_subscribers([sub])
+    return "added" if added else "updated"
+
+
+def remove_subscriber(store: Store, email: str) -> str:
+    """Unsubscribe `email` for good: it goes on the suppression list (reason unsubscribed),
+    so no list file re-subscribes it. Returns the previous state."""
+    web = WebStore(store.engine)
+    record = store.suppression_record(email)
+    if record is not None:
+        return f"already suppressed ({record[0]})"
+    if web.subscriber(email) is None:
+        raise SubscriberError(f"{email}: not a subscriber (see `digest subscribers list`)")
+    store.suppress(email, "unsubscribed", REMOVED)
+    return "unsubscribed"
+
+
+def export_subscribers(store: Store, out: TextIO) -> int:
+    """Write every subscriber as CSV in the import format; the status column says why a
+    suppressed address gets nothing (unsubscribed, bounced, complained)."""
+    suppressed = store.suppressed()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(KNOWN)
+    rows = store.subscribers()
+    for sub in rows:
+        status = suppressed.get(sub.email, sub.status)
+        writer.writerow([sub.email, sub.name, ",".join(sub.themes), sub.language, status])
+    return len(rows)
+
+
+def describe_subscriber(store: Store, email: str, timezone: str = "UTC") -> list[str]:
+    """What `digest subscribers show` prints: themes, status, and each digest sent, when."""
+    zone = ZoneInfo(timezone)
+
+    def when(value: datetime) -> str:
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+    sub = WebStore(store.engine).subscriber(email)
+    record = store.suppression_record(email)
+    history = store.deliveries_for(email)
+    if sub is None and record is None and not history:
+        raise SubscriberError(f"{email}: not a subscriber (see `digest subscribers list`)")
+    lines = [f"email:     {email}"]
+    if sub is not None:
+        lines += [
+            f"name:      {sub.name or '-'}",
+            f"themes:    {', '.join(sub.themes) or '(everything)'}",
+            f"language:  {sub.language or '(site default)'}",
+        ]
+    else:
+        lines.append("(not on the subscriber list)")
+    if record is not None:
+        reason, detail, since = record
+        note = f" ({detail})" if detail else ""
+        lines.append(f"status:    {reason} since {when(since)}{note}")
+    elif sub is not None:
+        lines.append(f"status:    {sub.status}")
+    lines.append(f"digests:   {len(history)}")
+    for row in history:
+        lines.append(f"  {when(row['updated'])}  {row['status']:8}  {row['subject']}")
+    return lines

@@ -29,6 +29,9 @@ TAG_WEIGHT = 3.0
 BODY_CAP = 3
 
 _LATIN = re.compile(r"^[a-z0-9][a-z0-9'.+-]*$")
+# Kiwi splits a Latin word that ends a sentence ("models." -> "mod" + "els."); a space before
+# the full stop keeps the word whole.
+_LATIN_FULL_STOP = re.compile(r"(?<=[A-Za-z])\.(?=\s|$)")
 _stemmer = EnglishStemmer()
 
 
@@ -65,7 +68,7 @@ class ThemeMatch:
 @lru_cache(maxsize=4096)
 def tokens(text: str) -> tuple[str, ...]:
     out: list[str] = []
-    for token in content_morphemes(text):
+    for token in content_morphemes(_LATIN_FULL_STOP.sub(" .", text)):
         low = token.lower()
         out.append(_stemmer.stem(low) if _LATIN.match(low) else low)
     return tuple(out)
@@ -77,9 +80,7 @@ def _count(needle: tuple[str, ...], haystack: tuple[str, ...]) -> int:
     n = len(needle)
     first = needle[0]
     return sum(
-        1
-        for i, tok in enumerate(haystack)
-        if tok == first and haystack[i : i + n] == needle
+        1 for i, tok in enumerate(haystack) if tok == first and haystack[i : i + n] == needle
     )
 
 
@@ -158,7 +159,7 @@ def theme_report(posts: Iterable[Post], themes: Sequence[ThemeConfig]) -> list[T
     report: list[ThemeTake] = []
     for theme in themes:
         taken = [(p, m) for p in candidates if belongs(m := match_theme(p, theme), theme)]
-        taken.sort(key=lambda pm: _rank(pm[0], pm[1].score))
+        taken.sort(key=lambda pm: rank(pm[0], pm[1].score))
         report.append(ThemeTake(theme, tuple(taken)))
     return report
 
@@ -169,6 +170,46 @@ def post_report(post: Post, themes: Sequence[ThemeConfig]) -> list[tuple[ThemeCo
     return sorted(pairs, key=lambda tm: -tm[1].score)
 
 
-def _rank(post: Post, score: float) -> tuple[float, int, float]:
+def rank(post: Post, score: float) -> tuple[float, int, float]:
+    """The selection order, as a sort key (see `digest.select`)."""
     popularity = (post.reactions or 0) + (post.comments or 0)
     return (-round(score), -popularity, -post.published.timestamp())
+
+
+def format_theme_report(report: Sequence[ThemeTake], language: str) -> list[str]:
+    """`digest themes`: per theme, the posts it takes with score, id, date and matched words."""
+    lines: list[str] = []
+    for take in report:
+        theme = take.theme
+        lines.append(
+            f"{theme.key} · {theme.title_for(language)} "
+            f"(threshold {theme.threshold:g}): {len(take.posts)} post(s)"
+        )
+        for post, match in take.posts:
+            lines.append(
+                f"  {match.score:5g}  {short_id(post)}  {post.published:%Y-%m-%d}  {post.title}"
+            )
+            lines.append(f"{'':17}{'; '.join(h.describe() for h in match.hits)}")
+    return lines
+
+
+def format_post_report(
+    post: Post, matches: Sequence[tuple[ThemeConfig, ThemeMatch]], language: str
+) -> list[str]:
+    """`digest themes --post ID`: every theme's score for one post and why."""
+    lines = [
+        f"{short_id(post)}  {post.key}",
+        f"  {post.published:%Y-%m-%d}  {post.title}",
+        f"  tags: {', '.join(post.tags) or '-'}",
+    ]
+    for theme, match in matches:
+        verdict = "takes it" if belongs(match, theme) else "no"
+        lines.append(
+            f"{theme.key} · {theme.title_for(language)}: score {match.score:g} "
+            f"(threshold {theme.threshold:g}) → {verdict}"
+        )
+        if match.excluded:
+            lines.append(f"    excluded by {match.excluded!r}")
+        for hit in match.hits:
+            lines.append(f"    {hit.describe()}")
+    return lines

@@ -187,3 +187,152 @@ def test_suppressed_before_ever_subscribing(store: Store) -> None:
     parsed = parse("email\nbounce@example.com\nnew@example.com\n")
     assert store.upsert_subscribers(parsed.subscribers) == (1, 0, 1)
     assert [s.email for s in store.subscribers()] == ["new@example.com"]
+
+
+# -- the commands: import, add, remove, export, show ----------------------------------------
+
+BAD_LIST = (
+    "email,name,themes,language,status\n"  # 1
+    "new.reader@Example.COM,새 독자,ai,ko,active\n"  # 2
+    "broken@,X,,ko,active\n"  # 3
+    "NEW.reader@example.com,새 독자 2,work,ko,active\n"  # 4: same mailbox? local part differs
+    "twice@example.com,A,,ko,active\n"  # 5
+    "Twice@EXAMPLE.com,B,ai,ko,active\n"  # 6: different local-part case: another address
+    "twice@example.COM,C,economy,ko,active\n"  # 7: duplicate of line 5
+    "gone@example.com,G,,ko,active\n"  # 8: suppressed before
+    "x@example.com,X,sports,ko,active\n"  # 9
+)
+
+
+def run_cli(config_path: Path, *args: str, code: int = 0) -> str:
+    from click.testing import CliRunner
+
+    from digest.cli import main
+
+    result = CliRunner().invoke(main, ["--config", str(config_path), *args])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def open_store(config_path: Path) -> Store:
+    from digest.config import load_config
+
+    return Store.open(load_config(config_path).store.path)
+
+
+def test_import_is_all_or_nothing(config_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text(BAD_LIST, encoding="utf-8")
+    out = run_cli(config_path, "subscribers", "import", str(path), code=1)
+    assert f"error: {path}:3: invalid address 'broken@'" in out
+    assert f"error: {path}:9: unknown theme 'sports'" in out
+    assert "2 bad row(s); nothing imported" in out
+    store = open_store(config_path)
+    assert store.subscribers() == []
+    store.close()
+
+
+def test_import_skip_invalid_dedupes_and_keeps_suppressed_out(
+    config_path: Path, tmp_path: Path
+) -> None:
+    store = open_store(config_path)
+    store.suppress("gone@example.com", "complained", "spam report")
+    path = tmp_path / "list.csv"
+    path.write_text(BAD_LIST, encoding="utf-8")
+    out = run_cli(config_path, "subscribers", "import", str(path), "--skip-invalid")
+    assert "4 added, 0 updated, 1 suppressed (not re-subscribed), 1 duplicate(s), 2 invalid" in out
+    rows = {s.email: s for s in store.subscribers()}
+    assert sorted(rows) == [
+        "NEW.reader@example.com",
+        "Twice@example.com",
+        "new.reader@example.com",
+        "twice@example.com",
+    ]
+    assert rows["twice@example.com"].name == "C"  # the last row wins
+    assert rows["twice@example.com"].themes == ("economy",)
+
+    # importing again updates, never re-subscribes the suppressed address
+    out = run_cli(config_path, "subscribers", "import", str(path), "--skip-invalid")
+    assert "0 added, 4 updated, 1 suppressed" in out
+    assert "gone@example.com" not in {s.email for s in store.subscribers()}
+    store.close()
+
+
+def test_add_remove_export_show(config_path: Path, tmp_path: Path) -> None:
+    out = run_cli(
+        config_path, "subscribers", "add", "Kim@Bücher.Example", "--themes", "ai,work",
+        "--name", "김", "--language", "ko",
+    )  # fmt: skip
+    assert out.strip() == "Kim@bücher.example: added"
+    assert "Kim@bücher.example: updated" in run_cli(
+        config_path, "subscribers", "add", "Kim@xn--bcher-kva.example", "--themes", "ai"
+    )
+    out = run_cli(config_path, "subscribers", "add", "bad@", code=1)
+    assert "error: invalid address 'bad@'" in out
+    out = run_cli(config_path, "subscribers", "add", "a@example.com", "--themes", "sports", code=1)
+    assert "unknown theme 'sports'" in out
+    run_cli(config_path, "subscribers", "add", "paused@example.com", "--paused")
+
+    shown = run_cli(config_path, "subscribers", "show", "kim@BÜCHER.example", code=1)
+    assert "not a subscriber" in shown  # the local part's case matters: not this subscriber
+    shown = run_cli(config_path, "subscribers", "show", "Kim@BÜCHER.example")
+    assert "themes:    ai\n" in shown and "status:    active" in shown
+    assert "digests:   0" in shown
+
+    assert "unsubscribed" in run_cli(config_path, "subscribers", "remove", "Kim@bücher.example")
+    assert "already suppressed" in run_cli(
+        config_path, "subscribers", "remove", "Kim@bücher.example"
+    )
+    out = run_cli(config_path, "subscribers", "add", "Kim@bücher.example", code=1)
+    assert "is suppressed (unsubscribed on" in out
+    out = run_cli(config_path, "subscribers", "remove", "nobody@example.com", code=1)
+    assert "not a subscriber" in out
+    shown = run_cli(config_path, "subscribers", "show", "Kim@bücher.example")
+    assert "status:    unsubscribed since" in shown and "removed by an editor" in shown
+
+    exported = run_cli(config_path, "subscribers", "export")
+    lines = exported.splitlines()
+    assert lines[0] == "email,name,themes,language,status"
+    assert "Kim@bücher.example,김,ai,ko,unsubscribed" in lines
+    assert "paused@example.com,,,,paused" in lines
+
+    # an export imports back as it was
+    target = tmp_path / "export.csv"
+    run_cli(config_path, "subscribers", "export", "--output", str(target))
+    parsed = parse_subscribers(target, THEMES)
+    assert parsed.problems == ()
+    assert {s.email: s.status for s in parsed.subscribers} == {
+        "Kim@bücher.example": "unsubscribed",
+        "paused@example.com": "paused",
+    }
+
+
+def test_show_lists_what_was_sent_and_when(config_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from digest.models import Post
+
+    store = open_store(config_path)
+    store.upsert_subscribers([StoredSubscriber("kim@example.com", "김", ("ai",), "ko", "active")])
+    post = Post("blog", "p", "https://blog.example/p", "글", "본문", datetime.now(UTC))
+    store.upsert_posts([(post, "h")])
+    for n in (1, 2):
+        store.record_digest(
+            digest_id=f"e{n}-ai",
+            edition=f"e{n}",
+            issue_number=n,
+            variant="ai",
+            theme=None,
+            subject=f"해봄의 아카이브 다이제스트 #{n}",
+            sections={"ai": [post.key]},
+            recipients=[("kim@example.com", f"<m{n}@haebom.example>")],
+        )
+    store.settle_delivery("e1-ai", "kim@example.com", "sent", "250 OK")
+    store.close()
+    shown = run_cli(config_path, "subscribers", "show", "kim@example.com")
+    assert "digests:   2" in shown
+    lines = [line for line in shown.splitlines() if "다이제스트 #" in line]
+    assert len(lines) == 2
+    assert any(" sent " in line and line.endswith("#1") for line in lines)
+    assert any("pending" in line and line.endswith("#2") for line in lines)
+    assert "KST" in lines[0]  # in the site's timezone

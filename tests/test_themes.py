@@ -11,7 +11,20 @@ import pytest
 from digest.config import ThemeConfig, load_config
 from digest.models import Post
 from digest.sources.feed import read_feed
-from digest.themes import BODY_CAP, TAG_WEIGHT, TITLE_WEIGHT, match_theme, post_themes, tokens
+from digest.themes import (
+    BODY_CAP,
+    TAG_WEIGHT,
+    TITLE_WEIGHT,
+    find_post,
+    format_post_report,
+    format_theme_report,
+    match_theme,
+    post_report,
+    post_themes,
+    short_id,
+    theme_report,
+    tokens,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -97,6 +110,50 @@ def test_english_inside_korean_text() -> None:
     assert body_score("에이전트가 일을 한다.", "에이전트") == 1
     assert body_score("AI PC는 새롭다", "AI PC") == 1
     assert body_score("PC와 AI", "AI PC") == 0  # a phrase needs its tokens in order
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Machine learning is old.", 1),
+        ("Two machine-learning models.", 1),
+        ("Machine Learnings.", 1),  # the plural of the last word
+        ("Learning about machines.", 0),  # the words, but not in order
+    ],
+)
+def test_english_phrases(text: str, expected: int) -> None:
+    assert body_score(text, "machine learning") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("생성형 AI를 쓴다.", 1),
+        ("생성형 AI가 바꾼 일.", 1),
+        ("AI가 생성형이다.", 0),
+        ("생성형 인공지능을 쓴다.", 0),  # another phrase
+    ],
+)
+def test_korean_english_mixed_phrases(text: str, expected: int) -> None:
+    assert body_score(text, "생성형 AI") == expected
+
+
+def test_korean_phrase_with_particles() -> None:
+    assert body_score("기본 소득을 실험했다.", "기본 소득") == 1
+    assert body_score("소득 기본을 말했다.", "기본 소득") == 0
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text"),
+    [
+        ("policy", "New policies arrived."),
+        ("regulation", "Regulations, again."),
+        ("model", "Large language models."),
+        ("company", "Two companies merged."),
+    ],
+)
+def test_english_plurals(keyword: str, text: str) -> None:
+    assert body_score(text, keyword) == 1
 
 
 # -- scoring --------------------------------------------------------------------------------
@@ -236,3 +293,70 @@ def test_every_sample_post_tokenizes(
     for p in posts.values():
         assert tokens(p.title), p.title
         assert len(tokens(p.text)) > 20, p.title
+
+
+# -- `digest themes`: the report ------------------------------------------------------------
+
+
+def test_hits_say_where_and_how_much() -> None:
+    t = theme("인공지능", "AI", tags=("기술",))
+    text = " ".join(["인공지능을 쓴다."] * 5)
+    m = match_theme(post("인공지능 이야기", text, tags=("기술",)), t)
+    assert [(h.word, h.title, h.body, h.points) for h in m.hits] == [
+        ("인공지능", 1, 5, TITLE_WEIGHT + BODY_CAP),
+        ("#기술", 0, 0, TAG_WEIGHT),
+    ]
+    assert m.score == sum(h.points for h in m.hits)
+    assert m.hits[0].describe() == "인공지능 (title x1, body x5) +6"
+    assert m.hits[1].describe() == "#기술 +3"
+
+
+def test_excluded_word_is_reported() -> None:
+    t = theme("인공지능", exclude=("광고",))
+    m = match_theme(post("인공지능 광고", ""), t)
+    assert m.score == 0 and m.excluded == "광고"
+
+
+def test_short_ids_are_stable_and_findable() -> None:
+    a, b = post("하나", "x"), post("둘", "y")
+    assert short_id(a) == short_id(post("하나", "x")) and len(short_id(a)) == 8
+    assert short_id(a) != short_id(b)
+    assert find_post([a, b], short_id(b)) is b
+    assert find_post([a, b], short_id(b)[:5]) is b
+    assert find_post([a, b], a.key) is a
+    assert find_post([a, b], "zzzzzzzz") is None
+    assert find_post([a, b], short_id(b)[:2]) is None  # too short to be a prefix
+
+
+def test_theme_report_lists_taken_posts_best_first() -> None:
+    ai = theme("인공지능", key="ai", threshold=3.0)
+    work = theme("업무", key="work")
+    posts = [
+        post("인공지능 이야기", "인공지능을 쓴다."),
+        post("오늘", "인공지능을 쓴다."),  # 1 < threshold 3: not taken
+        post("인공지능과 인공지능", ""),
+    ]
+    report = theme_report(posts, [ai, work])
+    assert [t.theme.key for t in report] == ["ai", "work"]
+    assert [(p.title, m.score) for p, m in report[0].posts] == [
+        ("인공지능과 인공지능", 6.0),
+        ("인공지능 이야기", 4.0),
+    ]
+    assert report[1].posts == ()
+    lines = format_theme_report(report, "ko")
+    assert lines[0] == "ai · 테마 (threshold 3): 2 post(s)"
+    assert short_id(posts[2]) in lines[1] and "인공지능과 인공지능" in lines[1]
+    assert "인공지능 (title x2) +6" in lines[2]
+    assert lines[-1] == "work · 테마 (threshold 1): 0 post(s)"
+
+
+def test_post_report_shows_every_theme() -> None:
+    ai = theme("인공지능", key="ai", threshold=3.0)
+    econ = theme("투자", key="economy", exclude=("광고",))
+    p = post("인공지능", "투자 광고")
+    matches = post_report(p, [econ, ai])
+    assert [(t.key, m.score) for t, m in matches] == [("ai", 3.0), ("economy", 0.0)]
+    text = "\n".join(format_post_report(p, matches, "ko"))
+    assert "ai · 테마: score 3 (threshold 3) → takes it" in text
+    assert "economy · 테마: score 0 (threshold 1) → no" in text
+    assert "excluded by '광고'" in text
