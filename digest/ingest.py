@@ -1,4 +1,10 @@
-"""Ingest: read every configured source into the store, one failing source never stopping the rest."""
+"""Ingest: read every configured source into the store, one failing source never stopping the rest.
+
+Per source: fetch (conditionally: a 304 touches nothing), read the posts (feed, page or folder),
+complete teasers with their article pages, then upsert by identity. Nothing here deletes or
+re-dates a stored post, so a source that fails, or returns less than before, never makes old
+posts look new; an edited post is updated in place and keeps its first `published`.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,24 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from digest.config import Config, SourceConfig
-from digest.errors import DigestError
+from digest.errors import DigestError, SourceError
 from digest.models import Post
-from digest.sources.feed import read_feed
-from digest.sources.fetch import fetch
+from digest.sources import SourceResult
+from digest.sources.article import Article, extract_article, merge_into
+from digest.sources.encoding import decode
+from digest.sources.feed import merge_tags, read_feed
+from digest.sources.fetch import Fetcher, Limits, Response, is_remote
+from digest.sources.folder import read_folder
+from digest.sources.page import read_listing
 from digest.store import Store
 
 MAX_PARALLEL_SOURCES = 4
+MAX_SITEMAPS = 5  # child sitemaps of a sitemap index followed per ingest
+FEED_ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/feed+json, application/json;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 
 @dataclass(frozen=True)
@@ -25,10 +42,24 @@ class SourceReport:
     unchanged: int = 0
     error: str = ""
     problems: tuple[str, ...] = field(default=())
+    not_modified: bool = False  # the server answered 304: nothing was read or changed
+    seen: int = 0  # first ingest: old posts recorded as already seen, not stored
 
     @property
     def failed(self) -> bool:
         return bool(self.error)
+
+
+@dataclass
+class _Read:
+    """What reading one source produced, before anything is written."""
+
+    result: SourceResult = field(default_factory=lambda: SourceResult(()))
+    not_modified: bool = False
+    unchanged: int = 0  # article pages that answered 304
+    problems: list[str] = field(default_factory=list)
+    # conditional-GET validators to store once the posts are in: (url, etag, last_modified)
+    validators: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def content_hash(post: Post) -> str:
@@ -48,34 +79,270 @@ def replayed(posts: tuple[Post, ...], shift: timedelta) -> list[Post]:
     ]
 
 
-async def ingest_source(source: SourceConfig, store: Store, now: datetime) -> SourceReport:
+def limits_for(source: SourceConfig) -> Limits:
+    return Limits(
+        timeout=source.timeout,
+        connect_timeout=source.connect_timeout,
+        max_bytes=source.max_bytes,
+        retries=source.retries,
+    )
+
+
+async def ingest_source(
+    source: SourceConfig,
+    store: Store,
+    now: datetime,
+    fetcher: Fetcher,
+    lookback: timedelta = timedelta(days=7),
+) -> SourceReport:
     try:
-        data = await fetch(source.name, source.url, source.timeout)
-        result = read_feed(source, data)
+        read = await read_source(source, store, now, fetcher)
     except DigestError as exc:
         store.record_source(source.name, ok=False, error=str(exc))
         return SourceReport(source.name, error=str(exc))
-    posts = list(result.posts)
+    problems = (*read.result.problems, *read.problems)
+    if read.not_modified:
+        store.record_source(source.name, ok=True)
+        return SourceReport(source.name, problems=problems, not_modified=True)
+    first_ingest = not store.source_ingested_before(source.name)
+    posts = list(read.result.posts)
+    replay_shift = None
     if source.replay and posts:
         # Sample content: the newest entry is treated as published at the first ingest, the
         # rest keep their spacing. The shift is stored so later ingests agree with the first.
-        shift = store.replay_shift(source.name)
-        if shift is None:
+        replay_shift = store.replay_shift(source.name)
+        if replay_shift is None:
             newest = max(p.published for p in posts)
-            shift = (now - newest).total_seconds()
-        posts = replayed(result.posts, timedelta(seconds=shift))
-        store.record_source(source.name, ok=True, replay_shift=shift)
-    else:
-        store.record_source(source.name, ok=True)
+            replay_shift = (now - newest).total_seconds()
+        posts = replayed(tuple(posts), timedelta(seconds=replay_shift))
+    seen = store.seen_keys(source.name)
+    already_seen = sum(1 for p in posts if p.key in seen)
+    posts = [p for p in posts if p.key not in seen]
+    marked = 0
+    if source.mark_old_seen and first_ingest:
+        # Undated posts count as old here: at a first ingest their stand-in date is "now",
+        # which would put a site's whole archive into the next digest.
+        cutoff = now - lookback
+        old = [p for p in posts if p.published <= cutoff or p.key in read.result.undated]
+        store.mark_seen(source.name, (p.key for p in old))
+        marked = len(old)
+        posts = [p for p in posts if p.published > cutoff and p.key not in read.result.undated]
     new, updated, unchanged = store.upsert_posts((p, content_hash(p)) for p in posts)
-    return SourceReport(source.name, new, updated, unchanged, problems=result.problems)
+    for url, etag, last_modified in read.validators:
+        store.save_fetch_validators(url, etag, last_modified)
+    store.record_source(source.name, ok=True, replay_shift=replay_shift)
+    return SourceReport(
+        source.name,
+        new,
+        updated,
+        unchanged + already_seen + read.unchanged,
+        problems=problems,
+        seen=marked,
+    )
 
 
-async def ingest_all(config: Config, store: Store, now: datetime) -> list[SourceReport]:
+async def read_source(source: SourceConfig, store: Store, now: datetime, fetcher: Fetcher) -> _Read:
+    if source.kind == "folder":
+        return _Read(result=await asyncio.to_thread(read_folder, source))
+    if source.kind == "page":
+        return await _read_page(source, store, now, fetcher)
+    return await _read_feed(source, store, now, fetcher)
+
+
+async def _get(
+    source: SourceConfig, store: Store, fetcher: Fetcher, url: str, accept: str
+) -> Response:
+    """A conditional GET when `url` is remote and validators are stored for it."""
+    etag, last_modified = store.fetch_validators(url) if is_remote(url) else ("", "")
+    return await fetcher.get(
+        source.name,
+        url,
+        limits_for(source),
+        etag=etag,
+        last_modified=last_modified,
+        accept=accept,
+    )
+
+
+def _validators(response: Response, url: str) -> list[tuple[str, str, str]]:
+    if not is_remote(url):
+        return []
+    return [(url, response.etag, response.last_modified)]
+
+
+async def _read_feed(source: SourceConfig, store: Store, now: datetime, fetcher: Fetcher) -> _Read:
+    response = await _get(source, store, fetcher, source.url, FEED_ACCEPT)
+    if response.not_modified:
+        return _Read(not_modified=True)
+    result = read_feed(
+        source, response.content, content_type=response.content_type, fallback_date=now
+    )
+    read = _Read(result=result)
+    posts, failures = await _complete_full_text(source, store, fetcher, result.posts)
+    read.result = replace(result, posts=tuple(posts))
+    read.problems.extend(failures)
+    # Validators are kept only when every article page was read: otherwise the next run would
+    # get a 304 and never retry the pages that failed.
+    if not failures:
+        read.validators = _validators(response, source.url)
+    return read
+
+
+def _wants_full_text(source: SourceConfig, post: Post) -> bool:
+    if source.full_text == "never" or not is_remote(post.url):
+        return False
+    if source.full_text == "always":
+        return True
+    # "auto" applies to feeds read over HTTP: a feed file on disk is a capture or a sample
+    # whose links need not resolve (the bundled sample's do not), so it is taken as complete.
+    return is_remote(source.url) and len(post.text) < source.full_text_min_chars
+
+
+async def _complete_full_text(
+    source: SourceConfig, store: Store, fetcher: Fetcher, posts: tuple[Post, ...]
+) -> tuple[list[Post], list[str]]:
+    """Teasers completed by their article pages; problems for pages that could not be read."""
+    out = list(posts)
+    todo: list[int] = []
+    for index, post in enumerate(posts):
+        if not _wants_full_text(source, post):
+            continue
+        existing = store.get_post(post.key)
+        if (
+            existing is not None
+            and existing.updated == post.updated
+            and existing.description in (post.description, post.text)
+            and len(existing.text) > len(post.text)
+        ):
+            # Completed by an earlier ingest and the feed entry has not changed since: reuse the
+            # stored article instead of fetching the page again.
+            out[index] = merge_into(post, _as_article(existing))
+            continue
+        todo.append(index)
+    todo = todo[: source.max_articles]
+
+    async def one(index: int) -> str:
+        post = posts[index]
+        try:
+            article = await _fetch_article(source, fetcher, post.url)
+        except SourceError as exc:
+            return f"{exc}; kept the feed's text"
+        if article is None:
+            return f"source {source.name!r}: {post.url}: no article text found; kept the feed's"
+        out[index] = merge_into(post, article)
+        return ""
+
+    results = await asyncio.gather(*(one(i) for i in todo))
+    return out, [r for r in results if r]
+
+
+def _as_article(post: Post) -> Article:
+    return Article(
+        url=post.url,
+        title=post.title,
+        text=post.text,
+        author=post.author,
+        image=post.image,
+        image_alt=post.image_alt,
+        tags=post.tags,
+        language=post.language or "",
+    )
+
+
+async def _fetch_article(source: SourceConfig, fetcher: Fetcher, url: str) -> Article | None:
+    response = await fetcher.get(source.name, url, limits_for(source), accept=HTML_ACCEPT)
+    html = decode(
+        response.content, response.content_type, source.encoding, f"source {source.name!r}: {url}"
+    )
+    return await asyncio.to_thread(extract_article, html, response.url)
+
+
+async def _read_page(source: SourceConfig, store: Store, now: datetime, fetcher: Fetcher) -> _Read:
+    where = f"source {source.name!r}: {source.url}"
+    response = await _get(source, store, fetcher, source.url, HTML_ACCEPT)
+    if response.not_modified:
+        return _Read(not_modified=True)
+    text = decode(response.content, response.content_type, source.encoding, where)
+    listing = read_listing(text, response.url, source.link_pattern)
+    articles = list(listing.articles)
+    read = _Read()
+    for sitemap_url in listing.sitemaps[:MAX_SITEMAPS]:
+        try:
+            child = await fetcher.get(source.name, sitemap_url, limits_for(source))
+        except SourceError as exc:
+            read.problems.append(str(exc))
+            continue
+        child_text = decode(child.content, child.content_type, source.encoding, where)
+        articles.extend(read_listing(child_text, child.url, source.link_pattern).articles)
+    articles = list(dict.fromkeys(articles))[: source.max_articles]
+    if not articles:
+        raise SourceError(f"{where}: no article links found")
+
+    async def one(url: str) -> Article | Exception | None:
+        try:
+            got = await _get(source, store, fetcher, url, HTML_ACCEPT)
+            if got.not_modified:
+                return None
+            html = decode(got.content, got.content_type, source.encoding, f"{where}: {url}")
+            article = await asyncio.to_thread(extract_article, html, got.url)
+        except SourceError as exc:
+            return exc
+        if article is None:
+            return SourceError(f"source {source.name!r}: {url}: no article text found")
+        read.validators.extend(_validators(got, url))
+        return article
+
+    posts: list[Post] = []
+    undated: set[str] = set()
+    errors: list[str] = []
+    for outcome in await asyncio.gather(*(one(u) for u in articles)):
+        if outcome is None:
+            read.unchanged += 1
+        elif isinstance(outcome, Exception):
+            errors.append(f"{outcome}; skipped")
+        else:
+            post = _article_post(source, outcome, now)
+            posts.append(post)
+            if outcome.published is None and outcome.updated is None:
+                undated.add(post.key)
+    if errors and not posts and not read.unchanged:
+        raise SourceError(f"{where}: no article could be read ({errors[0]})")
+    read.problems.extend(errors)
+    read.result = SourceResult(tuple(posts), (), frozenset(undated))
+    if not errors:
+        read.validators.extend(_validators(response, source.url))
+    return read
+
+
+def _article_post(source: SourceConfig, article: Article, now: datetime) -> Post:
+    """A post from an article page: identity is its canonical link (pages carry no guid)."""
+    return Post(
+        source=source.name,
+        guid=article.url,
+        url=article.url,
+        title=article.title or article.text[:60],
+        text=article.text,
+        published=article.published or article.updated or now,
+        author=article.author,
+        updated=article.updated,
+        tags=merge_tags(source.tags, article.tags),
+        description=article.description,
+        image=article.image,
+        image_alt=article.image_alt,
+        language=source.language or article.language or None,
+    )
+
+
+async def ingest_all(
+    config: Config, store: Store, now: datetime, *, fetcher: Fetcher | None = None
+) -> list[SourceReport]:
     semaphore = asyncio.Semaphore(MAX_PARALLEL_SOURCES)
+    lookback = timedelta(days=config.selection.lookback_days)
 
-    async def one(source: SourceConfig) -> SourceReport:
-        async with semaphore:
-            return await ingest_source(source, store, now)
+    async with fetcher or Fetcher() as client:
 
-    return list(await asyncio.gather(*(one(s) for s in config.sources)))
+        async def one(source: SourceConfig) -> SourceReport:
+            async with semaphore:
+                return await ingest_source(source, store, now, client, lookback)
+
+        return list(await asyncio.gather(*(one(s) for s in config.sources)))

@@ -8,7 +8,7 @@ reaction count. It carries no dates, links, tags or paragraph breaks; this scrip
 (deterministically, no randomness) and writes an Atom 1.0 feed:
 
     python scripts/make_sample_feed.py                 # -> samples/haebom/feed.atom
-    python scripts/make_sample_feed.py --fixtures      # also tests/fixtures/feeds/*.atom
+    python scripts/make_sample_feed.py --fixtures      # also tests/fixtures/{feeds,sources}/
     python scripts/make_sample_feed.py path/to/seed.txt --out other.atom
 
 Added by us, per post: a slug and link, a tag: URI id, published/updated dates (newest post
@@ -386,6 +386,291 @@ def write_fixtures(seed: Seed, out_dir: Path) -> None:
     write(out_dir / "broken.atom", whole[:cut])
 
 
+# ---------------------------------------------------------------------------------------------
+# Source fixtures (tests/fixtures/sources/): every kind of source digest reads, in Korean
+# ---------------------------------------------------------------------------------------------
+
+SOURCE_FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures" / "sources"
+BASE = "{{BASE}}"  # the test HTTP server replaces this with its own http://127.0.0.1:PORT
+SOURCES_README = """\
+# Source fixtures
+
+Built by `python scripts/make_sample_feed.py --fixtures` from the seed capture of the Korean blog
+"해봄의 아카이브" (`shared/seeds/000_6afb54d03c3eef92.txt`). The capture has titles, bodies and
+counts only. **Added by the script**: dates (the sample feed's schedule), links, ids, slugs,
+category tags, authors' e-mail addresses, teasers, paragraph breaks, images, and in the article
+pages the page furniture a real news or blog page carries (navigation, share buttons, a byline,
+a `사진=` caption, a copyright line, scripts) so tests can check it is dropped. Bodies are cut
+to a few paragraphs to keep the files small. `{{BASE}}` in a file is replaced by the test HTTP
+server's address when it is served.
+
+| file | what it is |
+|---|---|
+| `rss2.xml` | RSS 2.0: categories, dc:creator, enclosure / media:thumbnail, content:encoded |
+| `rss091.xml` | RSS 0.91: no dates on items (digest uses the time it first sees them) |
+| `rss1.rdf` | RSS 1.0 (RDF) with dc:date and dc:subject |
+| `atom.xml` | Atom 1.0 with an `<img>` in the content as the only image |
+| `feed.json` | JSON Feed 1.1 |
+| `euckr.xml` | RSS 2.0 encoded in EUC-KR (CP949), declared in the XML declaration |
+| `euckr-undeclared.xml` | the same bytes without any declaration (served without a charset) |
+| `broken-item.xml` | RSS 2.0 with one empty item, a control character inside another |
+| `teaser.xml` | RSS 2.0 whose items carry only a teaser; the full text is in `articles/` |
+| `articles/*.html` | article pages (UTF-8; `post-04` in EUC-KR) with meta tags and page furniture |
+| `listing.html` | a site without a feed: a listing page linking to `articles/` |
+| `sitemap.xml` | the same articles as a sitemap |
+| `folder/` | Markdown + YAML, Markdown + TOML, HTML + front matter, a draft, `_drafts/` |
+"""
+
+
+def _seed_entries(seed: Seed, count: int, max_paragraphs: int = 3) -> list[dict[str, object]]:
+    dates = publish_dates(len(seed.posts))
+    entries = []
+    for i in range(count):
+        post, meta = seed.posts[i], POSTS[i]
+        slug = f"post-{i + 1:02d}-{meta.slug}"
+        entries.append(
+            {
+                "index": i,
+                "slug": slug,
+                "title": post.title,
+                "paras": paragraphs(post.body)[:max_paragraphs],
+                "teaser": teaser(post.body, 80),
+                "date": dates[i],
+                "tags": meta.tags,
+            }
+        )
+    return entries
+
+
+def _rfc822(dt: datetime) -> str:
+    from email.utils import format_datetime
+
+    return format_datetime(dt)
+
+
+def _p(paras: list[str]) -> str:
+    return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paras)
+
+
+def _rss_items(entries: list[dict[str, object]], *, full: bool, images: bool) -> str:
+    items = []
+    for n, e in enumerate(entries):
+        link = f"{BASE}/articles/{e['slug']}.html"
+        cats = "".join(f"<category>{html.escape(t)}</category>" for t in e["tags"])
+        body = _p(e["paras"]) if full else html.escape(str(e["teaser"]))
+        extra = ""
+        if images and n == 0:
+            extra = f'<enclosure url="{BASE}/img/{e["slug"]}.jpg" type="image/jpeg" length="1"/>'
+        elif images and n == 1:
+            extra = f'<media:thumbnail url="{BASE}/img/{e["slug"]}-thumb.jpg"/>'
+        content = f"<content:encoded><![CDATA[{_p(e['paras'])}]]></content:encoded>" if full else ""
+        items.append(
+            f"<item><title>{html.escape(str(e['title']))}</title><link>{link}</link>"
+            f'<guid isPermaLink="false">{TAG_AUTHORITY}:posts/{e["slug"]}</guid>'
+            f"<pubDate>{_rfc822(e['date'])}</pubDate><dc:creator>{AUTHOR}</dc:creator>"
+            f"{cats}<description>{html.escape(body) if full else body}</description>"
+            f"{content}{extra}</item>"
+        )
+    return "\n".join(items)
+
+
+def _rss(items: str, encoding: str = "utf-8", declare: bool = True) -> str:
+    decl = f'<?xml version="1.0" encoding="{encoding}"?>\n' if declare else ""
+    return (
+        f'{decl}<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:media="http://search.yahoo.com/mrss/">'
+        f"<channel><title>해봄의 아카이브</title><link>{BASE}/</link>"
+        "<description>IT, 경제, 인문학에 대한 이야기를 남깁니다.</description>"
+        "<language>ko</language>\n"
+        f"{items}\n</channel></rss>\n"
+    )
+
+
+def _article_page(e: dict[str, object], charset: str = "utf-8") -> str:
+    iso = e["date"].isoformat()
+    slug, title = e["slug"], html.escape(str(e["title"]))
+    paras = list(e["paras"])
+    body = "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paras[:1])
+    rest = "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paras[1:])
+    tags = "".join(f'<meta property="article:tag" content="{t}">' for t in e["tags"])
+    return f"""<!DOCTYPE html>
+<html lang="ko"><head><meta charset="{charset}">
+<title>{title} | 해봄의 아카이브</title>
+<link rel="canonical" href="{BASE}/articles/{slug}.html">
+<meta property="og:title" content="{title}">
+<meta property="og:image" content="{BASE}/img/{slug}-og.jpg">
+<meta property="article:published_time" content="{iso}">
+<meta name="author" content="{AUTHOR}">{tags}
+<script>window.dataLayer = [{{"event": "pageview"}}];</script>
+<style>.share {{ display: flex }}</style>
+</head><body>
+<header><a href="{BASE}/">해봄의 아카이브</a><nav><a href="{BASE}/tags/ai">인공지능</a>
+<a href="{BASE}/about">소개</a><a href="{BASE}/login">로그인</a></nav></header>
+<main><article>
+<h1>{title}</h1>
+<div class="byline">해봄 기자 haebom@haebom.example</div>
+<div class="share-buttons"><button>페이스북 공유</button><a href="#">카카오톡 공유</a>
+<a href="#">링크 복사</a></div>
+{body}
+<figure><img src="{BASE}/img/{slug}-1.jpg" alt="본문 사진">
+<figcaption>사진=해봄의 아카이브</figcaption></figure>
+{rest}
+<p>(사진=연합뉴스) 문의는 haebom@haebom.example 로 보내 주세요.</p>
+<p>해봄 기자 haebom@haebom.example</p>
+<p>ⓒ 해봄의 아카이브, 무단전재 및 재배포 금지</p>
+</article></main>
+<aside><h3>많이 본 글</h3><a href="{BASE}/articles/other.html">다른 글</a></aside>
+<footer><p>Copyright 해봄의 아카이브 All rights reserved.</p></footer>
+<script>trackPage("{slug}");</script>
+</body></html>
+"""
+
+
+def _front_matter_md(e: dict[str, object], toml: bool = False, draft: bool = False) -> str:
+    tags = list(e["tags"])
+    body = "\n\n".join(e["paras"])
+    date = e["date"].isoformat()
+    if toml:
+        head = (
+            f'+++\ntitle = "{e["title"]}"\ndate = {date}\ntags = {tags!r}\n'.replace("'", '"')
+            + f'author = "{AUTHOR}"\n+++\n'
+        )
+    else:
+        title = str(e["title"]).replace('"', '\\"')
+        head = (
+            f'---\ntitle: "{title}"\ndate: {date}\ntags: [{", ".join(tags)}]\n'
+            f"author: {AUTHOR}\ndescription: {e['teaser']}\n"
+            f"url: https://haebom.example/posts/{e['slug']}\n"
+            + ("draft: true\n" if draft else "")
+            + "---\n"
+        )
+    return f"{head}\n{body}\n\n![표지](/img/{e['slug']}.png)\n"
+
+
+def write_source_fixtures(seed: Seed, out_dir: Path) -> None:
+    entries = _seed_entries(seed, 8)
+    write(out_dir / "README.md", SOURCES_README)
+    write(out_dir / "rss2.xml", _rss(_rss_items(entries[:4], full=True, images=True)))
+    items091 = "\n".join(
+        f"<item><title>{html.escape(str(e['title']))}</title>"
+        f"<link>https://haebom.example/posts/{e['slug']}</link>"
+        f"<description>{html.escape(_p(e['paras']))}</description></item>"
+        for e in entries[:3]
+    )
+    write(
+        out_dir / "rss091.xml",
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="0.91"><channel>'
+        "<title>해봄의 아카이브</title><link>https://haebom.example/</link>"
+        f"<description>RSS 0.91</description><language>ko</language>\n{items091}\n"
+        "</channel></rss>\n",
+    )
+    rdf_items = "\n".join(
+        f'<item rdf:about="https://haebom.example/posts/{e["slug"]}">'
+        f"<title>{html.escape(str(e['title']))}</title>"
+        f"<link>https://haebom.example/posts/{e['slug']}</link>"
+        f"<dc:date>{e['date'].isoformat()}</dc:date>"
+        f"<dc:subject>{e['tags'][0]}</dc:subject>"
+        f"<description>{html.escape(_p(e['paras']))}</description></item>"
+        for e in entries[:3]
+    )
+    write(
+        out_dir / "rss1.rdf",
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        '<channel rdf:about="https://haebom.example/"><title>해봄의 아카이브</title>'
+        "<link>https://haebom.example/</link><description>RSS 1.0</description></channel>\n"
+        f"{rdf_items}\n</rdf:RDF>\n",
+    )
+    atom = build_feed(seed, indices=[0, 1, 2], max_paragraphs=3, note=" Source fixture.")
+    atom = atom.replace(
+        "&lt;p&gt;", f'&lt;p&gt;&lt;img src="{BASE}/img/atom.jpg" alt="대표 이미지"&gt;', 1
+    )
+    write(out_dir / "atom.xml", atom)
+    import json
+
+    json_feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "해봄의 아카이브",
+        "home_page_url": "https://haebom.example/",
+        "language": "ko",
+        "authors": [{"name": AUTHOR}],
+        "items": [
+            {
+                "id": f"{TAG_AUTHORITY}:posts/{e['slug']}",
+                "url": f"https://haebom.example/posts/{e['slug']}",
+                "title": e["title"],
+                "content_html": _p(e["paras"]),
+                "summary": e["teaser"],
+                "date_published": e["date"].isoformat(),
+                "tags": list(e["tags"]),
+                **({"image": "https://haebom.example/img/json.jpg"} if n == 0 else {}),
+            }
+            for n, e in enumerate(entries[:3])
+        ],
+    }
+    write(out_dir / "feed.json", json.dumps(json_feed, ensure_ascii=False, indent=1) + "\n")
+    euc = _rss(_rss_items(entries[:3], full=True, images=False), encoding="euc-kr")
+    _write_bytes(out_dir / "euckr.xml", euc.encode("cp949"))
+    undeclared = _rss(_rss_items(entries[:3], full=True, images=False), declare=False)
+    _write_bytes(out_dir / "euckr-undeclared.xml", undeclared.encode("cp949"))
+    broken = _rss_items(entries[:3], full=True, images=False).split("\n")
+    empty = "<item><guid>empty-item</guid><pubDate>Mon, 01 Jan 2026 00:00:00 +0000</pubDate></item>"
+    broken.insert(1, empty)
+    broken[2] = broken[2].replace("</title>", "\x0c</title>", 1)  # invalid in XML 1.0
+    write(out_dir / "broken-item.xml", _rss("\n".join(broken)))
+    write(out_dir / "teaser.xml", _rss(_rss_items(entries[:4], full=False, images=False)))
+    for n, e in enumerate(entries[:4]):
+        if n == 3:  # one page in EUC-KR, declared only in its <meta>
+            page = _article_page(e, charset="euc-kr")
+            _write_bytes(out_dir / "articles" / f"{e['slug']}.html", page.encode("cp949"))
+        else:
+            write(out_dir / "articles" / f"{e['slug']}.html", _article_page(e))
+    links = "\n".join(
+        f'<li><a href="articles/{e["slug"]}.html">{html.escape(str(e["title"]))}</a></li>'
+        for e in entries[:4]
+    )
+    write(
+        out_dir / "listing.html",
+        '<!DOCTYPE html><html lang="ko"><head><meta charset="utf-8"><title>글 목록</title>'
+        f'</head><body><header><nav><a href="{BASE}/">홈</a><a href="{BASE}/about">소개</a>'
+        f"</nav></header><main><h1>글 목록</h1><ul>\n{links}\n</ul>"
+        f'<a href="{BASE}/tags/ai">#인공지능</a> <a href="?page=2">다음 페이지</a></main>'
+        '<footer><a href="mailto:haebom@haebom.example">메일</a></footer></body></html>\n',
+    )
+    urls = "\n".join(
+        f"<url><loc>{BASE}/articles/{e['slug']}.html</loc>"
+        f"<lastmod>{e['date'].isoformat()}</lastmod></url>"
+        for e in entries[:4]
+    )
+    write(
+        out_dir / "sitemap.xml",
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{urls}\n</urlset>\n',
+    )
+    folder = out_dir / "folder"
+    write(
+        folder / f"{entries[0]['date'].date()}-{entries[0]['slug']}.md",
+        _front_matter_md(entries[0]),
+    )
+    write(folder / "notes" / f"{entries[1]['slug']}.md", _front_matter_md(entries[1], toml=True))
+    e = entries[2]
+    write(
+        folder / f"{e['slug']}.html",
+        f"---\ntitle: {e['title']}\ndate: {e['date'].isoformat()}\n"
+        f"categories: [{', '.join(e['tags'])}]\nid: {TAG_AUTHORITY}:posts/{e['slug']}\n---\n"
+        f'<article>{_p(e["paras"])}<div class="share">공유하기</div></article>\n',
+    )
+    write(folder / f"{entries[3]['slug']}.md", _front_matter_md(entries[3], draft=True))
+    write(folder / "_drafts" / f"{entries[4]['slug']}.md", _front_matter_md(entries[4]))
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    print(f"wrote {path.relative_to(REPO_ROOT)} ({len(data):,} bytes)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -413,6 +698,7 @@ def main(argv: list[str] | None = None) -> int:
     write(args.out, build_feed(seed))
     if args.fixtures:
         write_fixtures(seed, args.fixtures_dir)
+        write_source_fixtures(seed, SOURCE_FIXTURES_DIR)
     return 0
 
 

@@ -280,7 +280,7 @@ def test_parse_config_from_dict_checks_like_a_file(tmp_path: Path) -> None:
     ("extra", "match"),
     [
         ('[[sources]]\nname = "a"\nurl = "a"\n[[sources]]\nname = "a"\nurl = "b"', "duplicate"),
-        ('[[sources]]\nname = "a"\nurl = "a"\nkind = "page"', "unknown kind"),
+        ('[[sources]]\nname = "a"\nurl = "a"\nkind = "sitemap"', "unknown kind"),
         ('[[themes]]\nkey = "x"\ntitle = "X"', "needs keywords or tags"),
         ('[smtp]\nhost = "mail.example.com"', "'smtp.port' must be set"),
         ('[summary]\nalgorithm = "magic"', "'summary.algorithm'"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -275,3 +276,103 @@ def test_fetch_http_connection_refused() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(SourceError, match="'down'"):
         asyncio.run(fetch("down", f"http://127.0.0.1:{port}/feed.atom", 2))
+
+
+# -- encodings, boilerplate, listings, config (issue 10) ------------------------------------
+
+KOREAN = "똠방각하의 인공지능 이야기: 한국어 본문입니다."
+
+
+def test_decode_korean_in_any_declaration() -> None:
+    from digest.sources.encoding import decode
+
+    cp949 = f"<p>{KOREAN}</p>".encode("cp949")
+    assert decode(cp949) == f"<p>{KOREAN}</p>"  # undeclared
+    assert decode(cp949, "text/html; charset=euc-kr") == f"<p>{KOREAN}</p>"
+    assert decode(cp949, "text/html; charset=iso-8859-1") == f"<p>{KOREAN}</p>"  # wrong label
+    utf8 = f"<p>{KOREAN}</p>".encode()
+    assert decode(utf8, "text/html; charset=euc-kr") == f"<p>{KOREAN}</p>"  # wrong label
+    assert decode(b"\xef\xbb\xbf" + utf8) == f"<p>{KOREAN}</p>"  # BOM
+    assert decode(b"<p>a\x00b\x0bc</p>") == "<p>abc</p>"  # control characters
+    assert decode("café".encode("latin-1"), "text/plain; charset=iso-8859-1") == "café"
+
+
+def test_mojibake_is_repaired_and_real_accents_kept() -> None:
+    from digest.sources.encoding import repair_mojibake
+
+    broken = KOREAN.encode("utf-8").decode("cp1252", errors="ignore")
+    assert "ë" in broken or "ì" in broken
+    assert repair_mojibake("안녕하세요".encode().decode("cp1252")) == "안녕하세요"
+    assert repair_mojibake("café naïve Ångström") == "café naïve Ångström"
+
+
+def test_boilerplate_is_dropped_and_paragraphs_kept() -> None:
+    html = """<div class="article-share"><a>페이스북</a><a>트위터</a></div>
+    <p>[서울=뉴시스] 홍길동 기자 = 정부가 인공지능 기본법 시행령을 발표했다.</p>
+    <p>▲ 사진=연합뉴스</p>
+    <p>시행령은 고위험 인공지능의 기준을 담았다. (사진=뉴시스) 업계는 환영했다.</p>
+    <p>홍길동 기자 hong@newsis.com</p>
+    <p>문의: press@example.com</p>
+    <p>ⓒ 뉴시스, 무단전재 및 재배포 금지</p>"""
+    assert html_to_text(html).split("\n\n") == [
+        "정부가 인공지능 기본법 시행령을 발표했다.",
+        "시행령은 고위험 인공지능의 기준을 담았다. 업계는 환영했다.",
+        "문의:",
+    ]
+
+
+def test_listing_links_skip_navigation_and_other_hosts() -> None:
+    from digest.sources.page import read_listing
+
+    page = """<html><body><nav><a href="/about">소개</a></nav><main>
+    <a href="/2026/11/ai-law">인공지능 기본법</a><a href="/tag/ai">태그</a>
+    <a href="https://other.example/x">외부</a><a href="/2026/11/ai-law#comments">댓글</a>
+    <a href="/img/a.jpg">사진</a><a href="/2026/11/economy">경제</a></main></body></html>"""
+    listing = read_listing(page, "https://blog.example/")
+    assert listing.articles == (
+        "https://blog.example/2026/11/ai-law",
+        "https://blog.example/2026/11/economy",
+    )
+    only = read_listing(page, "https://blog.example/", link_pattern=r"/economy$")
+    assert only.articles == ("https://blog.example/2026/11/economy",)
+    index = read_listing(
+        '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        "<sitemap><loc>https://blog.example/s1.xml</loc></sitemap></sitemapindex>",
+        "https://blog.example/sitemap.xml",
+    )
+    assert index.sitemaps == ("https://blog.example/s1.xml",) and index.articles == ()
+
+
+def test_front_matter_yaml_toml_and_errors() -> None:
+    from digest.sources.folder import split_front_matter
+
+    meta, body = split_front_matter("---\ntitle: 제목\ntags: [a, b]\n---\n본문\n")
+    assert meta == {"title": "제목", "tags": ["a", "b"]} and body == "본문\n"
+    meta, body = split_front_matter('+++\ntitle = "제목"\n+++\n본문')
+    assert meta == {"title": "제목"} and body == "본문"
+    assert split_front_matter("# 그냥 글\n") == ({}, "# 그냥 글\n")
+    with pytest.raises(ValueError, match="invalid front matter"):
+        split_front_matter("---\ntitle: [unclosed\n---\n")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"kind": "sitemap"}, "unknown kind 'sitemap' (feed, page, folder)"),
+        ({"full_text": "sometimes"}, "full_text' must be auto, always or never"),
+        ({"encoding": "klingon"}, "unknown encoding 'klingon'"),
+        ({"link_pattern": "("}, "invalid regex"),
+        ({"kind": "folder", "url": "https://x.example/"}, "a folder source needs a local path"),
+        ({"timeout": 0}, "must be > 0"),
+    ],
+)
+def test_source_config_is_validated(tmp_path: Path, extra: dict[str, object], message: str) -> None:
+    from digest.config import parse_config
+    from digest.errors import ConfigError
+
+    data = {
+        "site": {"name": "T", "url": "https://t.example", "sender": "T <t@t.example>"},
+        "sources": [{"name": "s", "url": "https://x.example/feed", **extra}],
+    }
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(data, tmp_path / "config.toml")

@@ -2,9 +2,9 @@
 
 Korean sites often serve EUC-KR (really CP949, its superset) with no charset at all, or declare
 one charset in the HTTP header and another in the document. The order here: a BOM, a forced
-encoding from the config, the declared charsets (header, XML declaration, <meta>) if they
-decode strictly, UTF-8, CP949, then charset-normalizer's guess. Text that decodes under none of
-them is an error, never stored with replacement characters (mojibake).
+encoding from the config, UTF-8, the declared charsets (header, XML declaration, <meta>), CP949,
+a Latin-1-family declaration, then charset-normalizer's guess; each must decode strictly. Text
+that decodes under none of them is an error, never stored with replacement characters.
 """
 
 from __future__ import annotations
@@ -89,15 +89,15 @@ def decode(data: bytes, content_type: str = "", forced: str = "", where: str = "
     candidates += ["cp949", *weak]
     seen: set[str] = set()
     for name in candidates:
-        codec = _normalize(name)
-        if codec is None or codec in seen:
+        normalized = _normalize(name)
+        if normalized is None or normalized in seen:
             continue
-        seen.add(codec)
+        seen.add(normalized)
         try:
-            text = data.decode(codec)
+            text = data.decode(normalized)
         except (UnicodeDecodeError, LookupError):
             continue
-        if codec in {"latin_1", "cp1252"} and _looks_korean_bytes(data):
+        if normalized in {"latin_1", "cp1252", "iso8859-1"} and _looks_korean_bytes(data):
             continue
         return clean_decoded(text)
     best = from_bytes(data).best()

@@ -1,0 +1,201 @@
+"""An article page's main text and metadata: trafilatura for the text, the page's own <meta>
+first for the metadata.
+
+trafilatura finds the main content well, but its metadata is heuristic: its date has day
+precision and comes from htmldate, which discards dates later than "today"; its author may be a
+byline ("홍길동 기자"). Explicit markup (`article:published_time`, `<meta name="author">`,
+`og:image`, `<link rel="canonical">`) is read first and trafilatura fills the gaps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import lxml.html
+from lxml import etree
+
+from digest.models import Post
+from digest.sources.html import clean_text, first_image, html_to_text, strip_boilerplate
+
+# trafilatura logs every page it finds too short at WARNING; that is ours to report.
+logging.getLogger("trafilatura").setLevel(logging.ERROR)
+
+
+@dataclass(frozen=True)
+class Article:
+    url: str  # the canonical link if the page names one, else the fetched URL
+    title: str
+    text: str  # paragraphs separated by blank lines
+    author: str = ""
+    published: datetime | None = None
+    updated: datetime | None = None
+    image: str | None = None
+    image_alt: str = ""
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    language: str = ""
+
+
+def extract_article(html: str, url: str) -> Article | None:
+    """The page's article, or None when it has no main text worth keeping."""
+    try:
+        root = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return None
+    meta = _meta(root, url)
+    import trafilatura  # imported on first use: it is slow to import and feeds rarely need it
+
+    extracted = trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=False,
+        include_images=False,
+        favor_precision=True,
+        date_extraction_params={"extensive_search": False, "original_date": True},
+    )
+    doc = None if isinstance(extracted, dict) else extracted  # as_dict=False: a Document
+    text = ""
+    title = meta.get("title", "")
+    if doc is not None and doc.body is not None:
+        title = title or clean_text(doc.title or "")
+        for head in list(doc.body.iter("head")):
+            # trafilatura keeps the page's <h1> as a heading: the title, not a paragraph
+            parent = head.getparent()
+            if parent is not None and clean_text("".join(head.itertext())) == title:
+                parent.remove(head)
+        body = etree.tostring(doc.body, encoding="unicode")
+        body = body.replace("<head", "<h2").replace("</head>", "</h2>")
+        text = html_to_text(body)
+    if not text:
+        return None
+    assert doc is not None  # text comes from doc
+    published = meta.get("published") or _parse_date(doc.date)
+    author = meta.get("author") or (strip_boilerplate(clean_text(doc.author or "")) if doc else "")
+    image = meta.get("image") or (doc.image if doc and doc.image else None)
+    image_alt = ""
+    if not image:
+        image, image_alt = first_image(html, url)
+    tags = tuple(meta.get("tags", ())) or tuple(
+        t for t in [*(doc.categories or []), *(doc.tags or [])] if t
+    )
+    return Article(
+        url=meta.get("canonical") or doc.url or url,
+        title=title,
+        text=text,
+        author=author,
+        published=published,
+        updated=meta.get("updated"),
+        image=image,
+        image_alt=image_alt,
+        tags=tags,
+        description=meta.get("description", ""),
+        language=(meta.get("language") or "")[:2].lower(),
+    )
+
+
+def merge_into(post: Post, article: Article) -> Post:
+    """The feed's post completed by its article page.
+
+    The page's text and image win (the point of fetching it is the full article); title,
+    author and dates stay the feed's when it has them, since the page's are extracted
+    heuristically ("제목 | 사이트명", a byline as author); the page fills whatever the feed
+    lacks. The identity (guid) and link never change, so the post stays the same post.
+    """
+    text = article.text if len(article.text) > len(post.text) else post.text
+    description = post.description
+    if not description and text != post.text:
+        description = post.text  # the feed's teaser
+    return replace(
+        post,
+        text=text,
+        title=post.title or article.title,
+        author=post.author or article.author,
+        image=article.image or post.image,
+        image_alt=article.image_alt if article.image else post.image_alt,
+        tags=post.tags or article.tags,
+        description=description,
+        language=post.language or article.language or None,
+    )
+
+
+def _meta(root: Any, url: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def content(*selectors: str) -> str:
+        for selector in selectors:
+            for el in root.xpath(selector):
+                value = (el.get("content") or el.get("datetime") or el.get("href") or "").strip()
+                if value:
+                    return str(value)
+        return ""
+
+    canonical = content('//link[@rel="canonical"]', '//meta[@property="og:url"]')
+    if canonical:
+        found["canonical"] = urljoin(url, canonical)
+    title = content('//meta[@property="og:title"]', '//meta[@name="twitter:title"]')
+    if title:
+        found["title"] = clean_text(title)
+    author = content('//meta[@name="author"]', '//meta[@property="article:author"]')
+    if author and "://" not in author:
+        found["author"] = strip_boilerplate(clean_text(author)) or clean_text(author)
+    image = content('//meta[@property="og:image"]', '//meta[@name="twitter:image"]')
+    if image:
+        found["image"] = urljoin(url, image)
+    description = content('//meta[@property="og:description"]', '//meta[@name="description"]')
+    if description:
+        found["description"] = clean_text(description)
+    published = _parse_date(
+        content(
+            '//meta[@property="article:published_time"]',
+            '//meta[@itemprop="datePublished"]',
+            '//meta[@name="date"]',
+            "//time[@datetime]",
+        )
+        or _json_ld(root, "datePublished")
+    )
+    if published:
+        found["published"] = published
+    updated = _parse_date(
+        content('//meta[@property="article:modified_time"]') or _json_ld(root, "dateModified")
+    )
+    if updated:
+        found["updated"] = updated
+    tags = [
+        clean_text(str(el.get("content") or ""))
+        for el in root.xpath('//meta[@property="article:tag"]')
+    ]
+    if any(tags):
+        found["tags"] = tuple(dict.fromkeys(t for t in tags if t))
+    language = root.get("lang") or content('//meta[@property="og:locale"]')
+    if language:
+        found["language"] = language
+    return found
+
+
+def _json_ld(root: Any, key: str) -> str:
+    for script in root.xpath('//script[@type="application/ld+json"]'):
+        try:
+            data = json.loads(script.text or "")
+        except ValueError:
+            continue
+        for item in data if isinstance(data, list) else [data]:
+            if isinstance(item, dict) and isinstance(item.get(key), str):
+                return str(item[key])
+    return ""
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)

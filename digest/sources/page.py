@@ -1,0 +1,109 @@
+"""Sites without a feed: the article links of a listing page or a sitemap.
+
+A sitemap (`<urlset>`) lists articles, newest `lastmod` first here; a sitemap index lists
+sitemaps, which the caller fetches in turn. On a listing page the article links are those on
+the same host inside the page's content (navigation, header, footer and asides dropped) that
+match the source's `link_pattern`, or, without one, that do not look like site furniture
+(tags, categories, paging, login, feeds, images).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import lxml.html
+from lxml import etree
+
+_SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+_NOT_ARTICLE = re.compile(
+    r"/(?:tags?|category|categories|author|authors|page|search|login|logout|signup|about|"
+    r"contact|feed|rss|privacy|terms)(?:/|$)|[?&](?:page|p)=\d+$|"
+    r"\.(?:jpe?g|png|gif|webp|svg|pdf|zip|css|js|xml|rss|atom|json|mp[34])$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Listing:
+    articles: tuple[str, ...] = ()
+    sitemaps: tuple[str, ...] = field(default=())  # a sitemap index's child sitemaps
+
+
+def is_sitemap(text: str) -> bool:
+    head = text[:2048]
+    return "<urlset" in head or "<sitemapindex" in head
+
+
+def read_listing(text: str, base_url: str, link_pattern: str = "") -> Listing:
+    """Article links of a listing page or sitemap at `base_url`, in page order, deduplicated."""
+    if is_sitemap(text):
+        return _read_sitemap(text, base_url)
+    try:
+        root = lxml.html.document_fromstring(text)
+    except (etree.ParserError, ValueError):
+        return Listing()
+    for el in list(root.iter("nav", "header", "footer", "aside", "script", "style")):
+        if el.getparent() is not None:
+            el.drop_tree()
+    pattern = re.compile(link_pattern) if link_pattern else None
+    listing_url = urldefrag(base_url).url.rstrip("/")
+    host = urlsplit(base_url).netloc.lower()
+    links: dict[str, None] = {}
+    for anchor in root.iter("a"):
+        href = (anchor.get("href") or "").strip()
+        if not href or href.startswith(("mailto:", "javascript:", "tel:", "#")):
+            continue
+        url = urldefrag(urljoin(base_url, href)).url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or parts.netloc.lower() != host:
+            continue
+        if url.rstrip("/") == listing_url or parts.path in ("", "/"):
+            continue
+        if pattern is not None:
+            if not pattern.search(url):
+                continue
+        elif _NOT_ARTICLE.search(parts.path + (f"?{parts.query}" if parts.query else "")):
+            continue
+        links[url] = None
+    return Listing(tuple(links))
+
+
+def _read_sitemap(text: str, base_url: str) -> Listing:
+    try:
+        root = etree.fromstring(
+            text.encode(), etree.XMLParser(recover=True, resolve_entities=False, no_network=True)
+        )
+    except etree.XMLSyntaxError:
+        return Listing()
+    if root is None:
+        return Listing()
+    tag = etree.QName(root).localname
+    entries: list[tuple[str, datetime]] = []
+    for node in root:
+        if not isinstance(node.tag, str):
+            continue
+        loc = node.findtext(f"{_SITEMAP_NS}loc") or node.findtext("loc") or ""
+        lastmod = node.findtext(f"{_SITEMAP_NS}lastmod") or node.findtext("lastmod") or ""
+        if loc.strip():
+            # undated entries keep sitemap order after the dated ones
+            when = _date(lastmod) or datetime.min.replace(tzinfo=UTC)
+            entries.append((urljoin(base_url, loc.strip()), when))
+    entries.sort(key=lambda e: e[1], reverse=True)
+    urls = tuple(dict.fromkeys(url for url, _ in entries))
+    if tag == "sitemapindex":
+        return Listing(sitemaps=urls)
+    return Listing(articles=urls)
+
+
+def _date(value: str) -> datetime | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
