@@ -263,7 +263,8 @@ def serve(state: Context, host: str | None, port: int | None) -> None:
 
 
 def sync_subscribers(state: Context) -> None:
-    """Upsert the lists named in `subscribers.files`; bad rows are reported and skipped."""
+    """Add the new addresses of the lists in `subscribers.files` (bad rows reported and
+    skipped); existing subscribers keep what they chose on the preferences page."""
     from digest.subscribers import parse_subscribers
 
     keys = [t.key for t in state.config.themes]
@@ -271,7 +272,7 @@ def sync_subscribers(state: Context) -> None:
         parsed = parse_subscribers(path, keys)
         for problem in parsed.problems:
             click.echo(f"warning: {problem}; row skipped", err=True)
-        state.store.upsert_subscribers(parsed.subscribers)
+        state.store.upsert_subscribers(parsed.subscribers, update_existing=False)
 
 
 @contextmanager

@@ -463,10 +463,14 @@ class Store:
 
     # -- subscribers ---------------------------------------------------------------------
 
-    def upsert_subscribers(self, rows: Iterable[StoredSubscriber]) -> tuple[int, int, int]:
+    def upsert_subscribers(
+        self, rows: Iterable[StoredSubscriber], *, update_existing: bool = True
+    ) -> tuple[int, int, int]:
         """Insert or update subscribers; suppressed addresses are skipped.
 
-        Returns (added, updated, suppressed_skipped).
+        With `update_existing=False` (the automatic sync of `subscribers.files` before each
+        send) only new addresses are added: choices a subscriber saved on the preferences page
+        are never overwritten by a list file. Returns (added, updated, suppressed_skipped).
         """
         added = updated = skipped = 0
         now = datetime.now(UTC)
@@ -486,6 +490,8 @@ class Store:
                 exists = conn.execute(
                     sa.select(subscribers.c.email).where(subscribers.c.email == sub.email)
                 ).first()
+                if exists and not update_existing:
+                    continue
                 if exists:
                     conn.execute(
                         subscribers.update()

@@ -1,8 +1,9 @@
 """What both web apps share: page templates, security headers, body limits, CSRF, error pages.
 
 Every response carries a strict Content-Security-Policy (no scripts at all, styles from this
-site or inline only where an email needs them), `nosniff`, `Referrer-Policy: no-referrer`
-(subscriber URLs carry tokens, which must never leak to another site through Referer) and
+site or inline only where an email needs them), `nosniff`, `Referrer-Policy: same-origin`
+(subscriber URLs carry tokens, which must never leak to another site through Referer; fully
+`no-referrer` would also make browsers send `Origin: null` on our own form posts) and
 `frame-ancestors`. Request bodies are read up front with a hard limit, so a huge or endless
 upload gets 413 before any handler runs. Unexpected exceptions become a plain error page: no
 stack trace ever reaches a visitor.
@@ -92,8 +93,16 @@ def css_response(_request: Request) -> Response:
 class SecurityMiddleware:
     """Security headers on every response and a hard limit on request bodies (pure ASGI)."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, cache: str = "no-store") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        cache: str = "no-store",
+        csp: str = CSP_PAGE,
+    ) -> None:
         self.app = app
+        self.csp = csp
         self.max_body = max(1024, max_body_bytes)
         self.cache = cache
 
@@ -107,9 +116,9 @@ class SecurityMiddleware:
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 defaults = {
-                    b"content-security-policy": CSP_PAGE.encode(),
+                    b"content-security-policy": self.csp.encode(),
                     b"x-content-type-options": b"nosniff",
-                    b"referrer-policy": b"no-referrer",
+                    b"referrer-policy": b"same-origin",
                     b"x-frame-options": b"DENY",
                     b"cross-origin-opener-policy": b"same-origin",
                     b"permissions-policy": b"interest-cohort=(), browsing-topics=()",
@@ -244,7 +253,9 @@ class Csrf:
 
     def same_origin(self, request: Request) -> bool:
         origin = request.headers.get("origin")
-        if origin is None:
-            return True  # browsers send Origin with every cross-site POST; the token decides
+        if origin is None or origin == "null":
+            # No usable Origin (old clients, privacy modes): the signed token alone decides;
+            # a cross-site page cannot read it, so it cannot forge the post.
+            return True
         own = f"{request.url.scheme}://{request.url.netloc}".lower()
         return origin.lower() in (own, self.origin)

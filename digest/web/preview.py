@@ -48,6 +48,7 @@ from digest.send import Outcome
 from digest.store import Store, StoredSubscriber
 from digest.web.common import (
     CSP_EMAIL,
+    CSP_PAGE,
     Csrf,
     PageError,
     Pages,
@@ -264,8 +265,9 @@ def _view(
     assert isinstance(message, EmailMessage)
     html_part = message.get_body(("html",))
     text_part = message.get_body(("plain",))
-    markup = html_part.get_content() if html_part is not None else ""
-    text = text_part.get_content() if text_part is not None else ""
+    # Decoded parts keep the wire's CRLF line ends; show them as ordinary text.
+    markup = html_part.get_content().replace("\r\n", "\n") if html_part is not None else ""
+    text = text_part.get_content().replace("\r\n", "\n") if text_part is not None else ""
     headers = tuple((name, str(message[name])) for name in SHOWN_HEADERS if name in message)
     warnings = (*extra, *check_html(markup))
     return PreviewView(
@@ -476,7 +478,9 @@ def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlett
         Route("/static/site.css", css_response),
     ]
     app = Starlette(routes=routes, exception_handlers=error_handlers(pages, EN))
-    app.add_middleware(SecurityMiddleware, max_body_bytes=16384)
+    # The view page frames the email, served from this same origin.
+    csp = f"{CSP_PAGE}; frame-src 'self'"
+    app.add_middleware(SecurityMiddleware, max_body_bytes=16384, csp=csp)
     # Bound to 127.0.0.1; a Host check also stops DNS-rebinding pages from reading it.
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost"])
     return app

@@ -6,6 +6,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,7 +19,10 @@ from tests.conftest import SMTPServer, write_config
 
 
 def cli(config: Path, *args: str) -> str:
-    result = CliRunner().invoke(main, ["--config", str(config), *args])
+    # In a thread of its own: Playwright's sync API keeps an event loop running in the test's
+    # thread, and the CLI calls asyncio.run.
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(CliRunner().invoke, main, ["--config", str(config), *args]).result()
     assert result.exit_code == 0, result.output
     return result.output
 
