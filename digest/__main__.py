@@ -1,3 +1,5 @@
 from digest.cli import main
 
-main(prog_name="digest")
+# Guarded: delivery workers are spawned processes, which import the main module again.
+if __name__ == "__main__":
+    main(prog_name="digest")

@@ -137,7 +137,10 @@ def ingest(state: Context) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--sentences", type=click.IntRange(1, 50), help="Sentences to keep.")
 @click.option("--max-chars", type=click.IntRange(20), help="Character budget.")
-@click.option("--algorithm", help="lead, lexrank, textrank, lsa, luhn, edmundson, kl, sumbasic.")
+@click.option(
+    "--algorithm",
+    help="hybrid (default), lead, lexrank, textrank, lsa, luhn, edmundson, kl, sumbasic.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input.")
 @click.pass_context
 def summarize(
@@ -148,9 +151,12 @@ def summarize(
     algorithm: str | None,
     as_json: bool,
 ) -> None:
-    """Summarize text files (or - for stdin) with the same code that summarizes posts."""
+    """Summarize text files (or - for stdin) with the same code that summarizes posts.
+
+    All inputs are read first and summarized in one batch, in one process.
+    """
     from digest.config import ALGORITHMS, SummaryConfig
-    from digest.summarize import summarize as summarize_text
+    from digest.summarize import SummaryRequest, summarize_batch
 
     state: Context = ctx.obj
     base = state.config.summary if state.config_path.exists() else SummaryConfig()
@@ -163,17 +169,27 @@ def summarize(
         algorithm=algorithm or base.algorithm,
     )
     failed = 0
+    read: list[tuple[str, str]] = []
+    stdin: str | None = None
     for path in paths:
         try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+            if path == "-":
+                # `-` given twice reads stdin once and summarizes it twice.
+                stdin = sys.stdin.read() if stdin is None else stdin
+                text = stdin
+            else:
+                text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             click.echo(f"error: {path}: {getattr(exc, 'strerror', None) or exc}", err=True)
             failed += 1
             continue
-        language = None if settings.language == "auto" else settings.language
-        result = summarize_text(text, config=settings, language=language)
+        read.append((path, text))
+    language = None if settings.language == "auto" else settings.language
+    requests = [SummaryRequest(text, language=language) for _, text in read]
+    for (path, _), result in zip(read, summarize_batch(requests, config=settings), strict=True):
         if as_json:
-            record = {"path": path, "language": result.language, "sentences": list(result.sentences)}
+            chosen = list(result.sentences)
+            record = {"path": path, "language": result.language, "sentences": chosen}
             click.echo(json.dumps(record, ensure_ascii=False))
         else:
             if len(paths) > 1:
@@ -325,7 +341,7 @@ def _report(label: str, report: DeliveryReport, where: str) -> None:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
     click.echo(f"{label}: {report.sent} message(s) sent to {where} ({counts or 'nothing due'})")
     if report.limited:
-        click.echo(f"stopped early: {report.limited}; the rest stays pending (digest send --resume)")
+        click.echo(f"stopped early: {report.limited}; the rest stays pending (send --resume)")
     if report.counts.get("deferred"):
         click.echo("some messages are deferred and will be retried by `digest send --resume`")
 
@@ -339,14 +355,10 @@ def run_send(
     dry_run: bool,
     resume_only: bool = False,
 ) -> None:
-    from digest.pipeline import (
-        MessageFactory,
-        deliver_recorded,
-        plan_edition,
-        record_edition,
-        send_test_copies,
-    )
+    from digest.outbox import MessageFactory, record_edition, send_test_copies
+    from digest.pipeline import plan_edition
     from digest.send.smtp import SMTPSender
+    from digest.send.workers import deliver_in_workers
     from digest.subscribers import normalize_address
 
     config = state.config
@@ -388,38 +400,41 @@ def run_send(
             click.echo("nothing to resume: every recipient of every digest is settled")
         return
 
-    async def deliver(host: str, port: int) -> bool:
-        accepted = True
+    async def connect_and_test(host: str, port: int) -> DeliveryReport | None:
         # Connect first: an unreachable server fails here, before anything is recorded.
         async with SMTPSender.from_config(config.smtp, host, port) as sender:
-            where = _where(config, host, port)
             if to is not None and edition is not None:
-                report = await send_test_copies(edition, factory, sender)
-                _report("test copy", report, where)
-                return report.sent > 0
-            jobs = list(unfinished)
-            if edition is not None:
-                record_edition(edition, factory, store)
-                jobs.append(edition.id)
-            for edition_id in jobs:
-                counts = store.delivery_counts(edition_id)
-                due = counts.get("pending", 0) + counts.get("deferred", 0)
-                progress = Progress(due)
-                report = await deliver_recorded(
-                    edition_id, factory, sender, store, on_progress=progress
-                )
-                progress.close()
-                digests = store.edition_digests(edition_id)
-                label = f"issue #{digests[0].issue_number}" if digests else edition_id
-                if edition is None or edition_id != edition.id:
-                    label += " (resumed)"
-                _report(label, report, where)
-                accepted = accepted and (report.sent > 0 or due == 0 or bool(report.limited))
-        return accepted
+                return await send_test_copies(edition, factory, sender)
+        return None
 
     with smtp_endpoint(config) as (host, port):
-        ok = asyncio.run(deliver(host, port))
-    if not ok:
+        where = _where(config, host, port)
+        test_report = asyncio.run(connect_and_test(host, port))
+        if test_report is not None:
+            _report("test copy", test_report, where)
+            if test_report.sent == 0:
+                _fail("no message was accepted")
+            return
+        jobs = list(unfinished)
+        if edition is not None:
+            record_edition(edition, factory, store)
+            jobs.append(edition.id)
+        accepted = True
+        for edition_id in jobs:
+            counts = store.delivery_counts(edition_id)
+            due = counts.get("pending", 0) + counts.get("deferred", 0)
+            progress = Progress(due)
+            report = deliver_in_workers(
+                config, edition_id, host, port, store=store, on_progress=progress
+            )
+            progress.close()
+            digests = store.edition_digests(edition_id)
+            label = f"issue #{digests[0].issue_number}" if digests else edition_id
+            if edition is None or edition_id != edition.id:
+                label += " (resumed)"
+            _report(label, report, where)
+            accepted = accepted and (report.sent > 0 or due == 0 or bool(report.limited))
+    if not accepted:
         _fail("no message was accepted")
 
 

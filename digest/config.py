@@ -72,6 +72,7 @@ class DeliveryConfig:
     rate_per_second: float = 0.0  # 0 = unlimited
     rate_per_hour: int = 0
     rate_per_day: int = 0  # reached mid-send: the rest stays pending for the next run
+    processes: int = 1  # worker processes that send; smtp.concurrency is shared among them
     verp: bool = False  # envelope sender local+user=domain@sender-domain, for bounce matching
     dkim_selector: str = ""
     dkim_domain: str = ""
@@ -335,6 +336,8 @@ def _validate(config: Config) -> None:
     d = config.delivery
     if d.max_attempts < 1 or d.retry_base_seconds < 0 or d.wait_for_retries_seconds < 0:
         raise ConfigError(f"{p}: 'delivery.max_attempts' >= 1, retry times >= 0")
+    if not 1 <= d.processes <= 64:
+        raise ConfigError(f"{p}: 'delivery.processes' must be between 1 and 64")
     if min(d.rate_per_second, d.rate_per_hour, d.rate_per_day) < 0:
         raise ConfigError(f"{p}: 'delivery.rate_*' must be >= 0 (0 = unlimited)")
     if bool(d.dkim_selector) != bool(d.dkim_key_file):

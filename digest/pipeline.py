@@ -8,27 +8,21 @@ to a sender with bounded concurrency, and settles each row with the server's rep
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from digest.compose.formatting import format_date, reading_minutes
-from digest.compose.message import Envelope, MessageTemplate, message_id, parse_sender
 from digest.compose.render import RenderedDigest, Renderer
 from digest.config import Config
-from digest.models import Digest, DigestItem, Post, Recipient, Section, SiteInfo, Summary
+from digest.models import Digest, DigestItem, Post, Section, SiteInfo, Summary
 from digest.select import ALL, Pick, dedupe_sections, select_section, variant_key
-from digest.send import Sender
-from digest.send.dkim import DKIMSigner
-from digest.send.delivery import Clock, DeliveryReport, run_deliveries
 from digest.store import Store, StoredSubscriber
-from digest.summarize import summarize
+from digest.summarize import SummaryRequest, summarize_batch
 from digest.text.lang import detect_language
-from digest.tokens import load_secret, make_token
 
 LABELS = {
     "ko": {"all": "새 글", "intro": "이번 주 새 글 {n}편을 골라 요약했습니다.", "digest": "다이제스트"},
@@ -73,26 +67,41 @@ def site_info(config: Config) -> SiteInfo:
 
 def summary_cache_key(post: Post, config: Config) -> str:
     settings = json.dumps(asdict(config.summary), sort_keys=True)
-    payload = "\x1e".join([settings, post.title, post.text, post.description])
+    # The source's declared language is a hint for detection, so it is part of the key too.
+    hint = post.language or ""
+    payload = "\x1e".join([settings, post.title, post.text, post.description, hint])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def summarize_post(post: Post, config: Config, store: Store) -> Summary:
     """The post's summary, from the cache when the content and settings are unchanged."""
-    key = summary_cache_key(post, config)
-    cached = store.cached_summary(key)
-    if cached is not None:
-        return cached
-    language = config.summary.language
-    summary = summarize(
-        post.text,
-        title=post.title,
-        config=config.summary,
-        language=None if language == "auto" else language,
-        description=post.description,
-    )
-    store.cache_summary(key, summary)
-    return summary
+    return summarize_posts([post], config, store)[0]
+
+
+def summarize_posts(posts: Sequence[Post], config: Config, store: Store) -> list[Summary]:
+    """Summaries of `posts`, in order: cached ones from the store (keyed by content and
+    settings), the rest summarized together in one batch and then cached."""
+    keys = [summary_cache_key(post, config) for post in posts]
+    found: dict[str, Summary] = {}
+    missing: dict[str, Post] = {}
+    for key, post in zip(keys, posts, strict=True):
+        if key in found or key in missing:
+            continue
+        cached = store.cached_summary(key)
+        if cached is not None:
+            found[key] = cached
+        else:
+            missing[key] = post
+    if missing:
+        # The source's declared language is the hint when the settings say "auto".
+        requests = [
+            SummaryRequest(p.text, p.title, p.language, p.description) for p in missing.values()
+        ]
+        fresh = summarize_batch(requests, config=config.summary)
+        for key, summary in zip(missing, fresh, strict=True):
+            store.cache_summary(key, summary)
+            found[key] = summary
+    return [found[key] for key in keys]
 
 
 class Planner:
@@ -152,6 +161,12 @@ class Planner:
         picked = dedupe_sections([(k, self.section(k)) for k in keys])
         sections: list[Section] = []
         recorded: dict[str, list[str]] = {}
+        todo = [p.post for _, picks in picked for p in picks if p.post.key not in self._summaries]
+        if todo:
+            # One batch for the digest's new posts: Kiwi analyses them together.
+            fresh = summarize_posts(todo, self.config, self.store)
+            for post, summary in zip(todo, fresh, strict=True):
+                self._summaries[post.key] = summary
         for key, picks in picked:
             if not picks:
                 continue
@@ -248,119 +263,23 @@ def preview_digest(
     return composed[0], renderer.render(composed[0])
 
 
-class MessageFactory:
-    """Per-recipient values for one config: links signed with the store's secret."""
+# The delivery half lives in digest.outbox (it never imports the NLP stack); kept importable
+# from here for callers that plan and send in one place.
+from digest.outbox import (  # noqa: E402
+    MessageFactory,
+    deliver_recorded,
+    record_edition,
+    send_test_copies,
+)
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.secret = load_secret(config)
-        self.base = config.web.base_url.rstrip("/")
-        self.domain = parse_sender(config.site.sender)[1].rpartition("@")[2]
-        self._templates: dict[str, MessageTemplate] = {}
-        d = config.delivery
-        self.signer = (
-            DKIMSigner.from_file(d.dkim_selector, d.dkim_domain or self.domain, d.dkim_key_file)
-            if d.dkim_selector and d.dkim_key_file
-            else None
-        )
-
-    def recipient(self, email: str, name: str = "") -> Recipient:
-        return Recipient(
-            email=email,
-            name=name,
-            unsubscribe_url=f"{self.base}/u/{make_token(self.secret, 'unsubscribe', email)}",
-            preferences_url=f"{self.base}/p/{make_token(self.secret, 'preferences', email)}",
-        )
-
-    def template(self, digest_id: str, rendered: RenderedDigest, date: datetime) -> MessageTemplate:
-        """The encoded message of one digest variant, made once and kept."""
-        if digest_id not in self._templates:
-            self._templates[digest_id] = MessageTemplate(
-                rendered,
-                digest_id=digest_id,
-                sender=self.config.site.sender,
-                list_id=self.config.site.name,
-                date=date,
-                reply_to=self.config.site.reply_to,
-            )
-        return self._templates[digest_id]
-
-    def message_id(self, variant: Variant, email: str) -> str:
-        return message_id(variant.digest.id, email, self.domain)
-
-    def envelope(self, variant: Variant, sub: StoredSubscriber) -> Envelope:
-        template = self.template(variant.digest.id, variant.rendered, variant.digest.created)
-        return template.build(self.recipient(sub.email, sub.name))
-
-
-def record_edition(edition: Edition, factory: MessageFactory, store: Store) -> None:
-    """Write every variant and one pending row per recipient, before anything is sent."""
-    for variant in edition.variants:
-        store.record_digest(
-            digest_id=variant.digest.id,
-            edition=edition.id,
-            issue_number=edition.issue_number,
-            variant=variant.key,
-            theme=edition.theme,
-            subject=variant.rendered.subject,
-            sections=variant.sections,
-            html=variant.rendered.html,
-            text=variant.rendered.text,
-            recipients=(
-                (s.email, factory.message_id(variant, s.email)) for s in variant.recipients
-            ),
-        )
-
-
-async def deliver_recorded(
-    edition_id: str,
-    factory: MessageFactory,
-    sender: Sender,
-    store: Store,
-    *,
-    clock: Clock | None = None,
-    on_progress: Callable[[DeliveryReport], None] | None = None,
-    stop: asyncio.Event | None = None,
-) -> DeliveryReport:
-    """Send what is still pending or due in a recorded edition: a first send or a resume.
-
-    The messages are rebuilt from the stored digests, so a resumed message is byte for byte
-    the one the first attempt would have sent (same Message-ID, same Date).
-    """
-    stored = store.edition_digests(edition_id)
-    templates = {
-        d.id: factory.template(d.id, RenderedDigest(d.subject, d.html, d.text, ""), d.created)
-        for d in stored
-    }
-    return await run_deliveries(
-        store,
-        templates,
-        {d.id: d.created for d in stored},
-        factory.recipient,
-        sender,
-        config=factory.config.delivery,
-        concurrency=factory.config.smtp.concurrency,
-        clock=clock,
-        on_progress=on_progress,
-        stop=stop,
-        signer=factory.signer,
-    )
-
-
-async def send_test_copies(
-    edition: Edition, factory: MessageFactory, sender: Sender
-) -> DeliveryReport:
-    """Send without recording anything (test copies): one message per listed recipient."""
-    report = DeliveryReport()
-    for variant in edition.variants:
-        for sub in variant.recipients:
-            try:
-                envelope = factory.envelope(variant, sub)
-            except ValueError as exc:
-                report.add(sub.email, "failed", f"not sent: {exc}")
-                continue
-            if factory.signer is not None:
-                envelope = replace(envelope, data=factory.signer.sign(envelope.data))
-            outcome = await sender.send(envelope)
-            report.add(sub.email, outcome.status, outcome.reply)
-    return report
+__all__ = [
+    "Edition",
+    "MessageFactory",
+    "Planner",
+    "Variant",
+    "deliver_recorded",
+    "plan_edition",
+    "preview_digest",
+    "record_edition",
+    "send_test_copies",
+]

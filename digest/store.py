@@ -8,6 +8,7 @@ use. Times are stored as timezone-aware UTC datetimes.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -160,6 +161,7 @@ deliveries = sa.Table(
     sa.Column("reply", sa.Text, nullable=False, default=""),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_try", UTCDateTime),  # deferred: not before this time
+    sa.Column("shard", sa.Integer, nullable=False, default=0),  # crc32(email) % 1024: workers
     sa.Column("updated", UTCDateTime, nullable=False),
     sa.Index("deliveries_status", "status", "next_try"),
 )
@@ -620,6 +622,7 @@ class Store:
                         "reply": "",
                         "attempts": 0,
                         "updated": now,
+                        "shard": zlib.crc32(email.encode()) % SHARDS,
                     }
                 )
                 if len(chunk) >= 5000:
@@ -674,6 +677,7 @@ class Store:
         *,
         after: tuple[str, str] = ("", ""),
         limit: int = 500,
+        shard: tuple[int, int] | None = None,
     ) -> list[DueDelivery]:
         """A page of rows still to send (pending, or deferred and due), ordered by
         (digest, email) after `after`: recipients stream, the whole list is never loaded."""
@@ -698,6 +702,7 @@ class Store:
                 deliveries.c.digest_id.in_(list(digest_ids)),
                 due,
                 sa.tuple_(deliveries.c.digest_id, deliveries.c.email) > sa.tuple_(*after),
+                _in_shard(shard),
             )
             .order_by(deliveries.c.digest_id, deliveries.c.email)
             .limit(limit)
@@ -705,12 +710,15 @@ class Store:
         with self.begin() as conn:
             return [DueDelivery(*row) for row in conn.execute(query)]
 
-    def next_retry(self, digest_ids: Sequence[str]) -> datetime | None:
+    def next_retry(
+        self, digest_ids: Sequence[str], shard: tuple[int, int] | None = None
+    ) -> datetime | None:
         with self.begin() as conn:
             value = conn.execute(
                 sa.select(sa.func.min(deliveries.c.next_try, type_=UTCDateTime)).where(
                     deliveries.c.digest_id.in_(list(digest_ids)),
                     deliveries.c.status == "deferred",
+                    _in_shard(shard),
                 )
             ).scalar_one()
         return value  # type: ignore[no-any-return]
@@ -994,6 +1002,17 @@ def _row_to_run(row: Any) -> ScheduleRun:
         started=row.started,
         finished=row.finished,
     )
+
+
+SHARDS = 1024
+
+
+def _in_shard(shard: tuple[int, int] | None) -> sa.ColumnElement[bool]:
+    """Rows of worker `index` out of `count` (every row when there is one worker)."""
+    if shard is None or shard[1] <= 1:
+        return sa.true()
+    index, count = shard
+    return (deliveries.c.shard % count) == index
 
 
 def _post_values(post: Post) -> dict[str, Any]:

@@ -117,16 +117,21 @@ async def run_deliveries(
     on_progress: Callable[[DeliveryReport], None] | None = None,
     stop: asyncio.Event | None = None,
     signer: DKIMSigner | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> DeliveryReport:
     """Send every due row of the digests in `templates`; see the module docstring."""
     clock = clock or SystemClock()
     rng = rng or random.Random()
     stop = stop or asyncio.Event()
     report = DeliveryReport()
-    limiter = RateLimiter(config.rate_per_second)
+    workers_total = shard[1] if shard else 1
+    # Limits are shared by the worker processes: each takes its part.
+    limiter = RateLimiter(config.rate_per_second / workers_total)
     ids = sorted(templates)
     now = clock.now()
     budget = _budget(store, config, now)
+    if budget is not None and shard:
+        budget = budget // workers_total + (1 if shard[0] < budget % workers_total else 0)
 
     def settle(row: DueDelivery, outcome: Outcome) -> None:
         status, reply, next_try = outcome.status, outcome.reply, None
@@ -189,7 +194,9 @@ async def run_deliveries(
             while not stop.is_set() and not report.limited:
                 after = ("", "")
                 while not stop.is_set():
-                    page = store.due_deliveries(ids, clock.now(), after=after, limit=PAGE)
+                    page = store.due_deliveries(
+                        ids, clock.now(), after=after, limit=PAGE, shard=shard
+                    )
                     if not page:
                         break
                     after = (page[-1].digest_id, page[-1].email)
@@ -210,7 +217,7 @@ async def run_deliveries(
                 await idle.wait()
                 if stop.is_set() or report.limited:
                     break
-                next_try = store.next_retry(ids)
+                next_try = store.next_retry(ids, shard)
                 if next_try is None:
                     break
                 wait = (next_try - clock.now()).total_seconds()

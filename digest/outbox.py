@@ -1,0 +1,148 @@
+"""The outbox: hand composed digests to a sender. Light by design: it imports nothing of the
+NLP stack, so delivery workers start in a second and stay small (see digest.send.workers).
+
+`record_edition` writes every variant and one pending row per recipient before anything is
+sent; `deliver_recorded` sends what is still pending or due, from the stored digests, so a
+first send and a resume are the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from digest.compose.message import Envelope, MessageTemplate, message_id, parse_sender
+from digest.compose.render import RenderedDigest
+from digest.config import Config
+from digest.models import Recipient
+from digest.send import Sender
+from digest.send.delivery import Clock, DeliveryReport, run_deliveries
+from digest.send.dkim import DKIMSigner
+from digest.store import Store, StoredSubscriber
+from digest.tokens import load_secret, make_token
+
+if TYPE_CHECKING:
+    from digest.pipeline import Edition, Variant
+
+
+class MessageFactory:
+    """Per-recipient values for one config: links signed with the store's secret."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.secret = load_secret(config)
+        self.base = config.web.base_url.rstrip("/")
+        self.domain = parse_sender(config.site.sender)[1].rpartition("@")[2]
+        self._templates: dict[str, MessageTemplate] = {}
+        d = config.delivery
+        self.signer = (
+            DKIMSigner.from_file(d.dkim_selector, d.dkim_domain or self.domain, d.dkim_key_file)
+            if d.dkim_selector and d.dkim_key_file
+            else None
+        )
+
+    def recipient(self, email: str, name: str = "") -> Recipient:
+        return Recipient(
+            email=email,
+            name=name,
+            unsubscribe_url=f"{self.base}/u/{make_token(self.secret, 'unsubscribe', email)}",
+            preferences_url=f"{self.base}/p/{make_token(self.secret, 'preferences', email)}",
+        )
+
+    def template(self, digest_id: str, rendered: RenderedDigest, date: datetime) -> MessageTemplate:
+        """The encoded message of one digest variant, made once and kept."""
+        if digest_id not in self._templates:
+            self._templates[digest_id] = MessageTemplate(
+                rendered,
+                digest_id=digest_id,
+                sender=self.config.site.sender,
+                list_id=self.config.site.name,
+                date=date,
+                reply_to=self.config.site.reply_to,
+            )
+        return self._templates[digest_id]
+
+    def message_id(self, variant: Variant, email: str) -> str:
+        return message_id(variant.digest.id, email, self.domain)
+
+    def envelope(self, variant: Variant, sub: StoredSubscriber) -> Envelope:
+        template = self.template(variant.digest.id, variant.rendered, variant.digest.created)
+        return template.build(self.recipient(sub.email, sub.name))
+
+
+def record_edition(edition: Edition, factory: MessageFactory, store: Store) -> None:
+    """Write every variant and one pending row per recipient, before anything is sent."""
+    for variant in edition.variants:
+        store.record_digest(
+            digest_id=variant.digest.id,
+            edition=edition.id,
+            issue_number=edition.issue_number,
+            variant=variant.key,
+            theme=edition.theme,
+            subject=variant.rendered.subject,
+            sections=variant.sections,
+            html=variant.rendered.html,
+            text=variant.rendered.text,
+            recipients=(
+                (s.email, factory.message_id(variant, s.email)) for s in variant.recipients
+            ),
+        )
+
+
+async def deliver_recorded(
+    edition_id: str,
+    factory: MessageFactory,
+    sender: Sender,
+    store: Store,
+    *,
+    clock: Clock | None = None,
+    on_progress: Callable[[DeliveryReport], None] | None = None,
+    stop: asyncio.Event | None = None,
+    shard: tuple[int, int] | None = None,
+) -> DeliveryReport:
+    """Send what is still pending or due in a recorded edition: a first send or a resume.
+
+    The messages are rebuilt from the stored digests, so a resumed message is byte for byte
+    the one the first attempt would have sent (same Message-ID, same Date).
+    """
+    stored = store.edition_digests(edition_id)
+    templates = {
+        d.id: factory.template(d.id, RenderedDigest(d.subject, d.html, d.text, ""), d.created)
+        for d in stored
+    }
+    return await run_deliveries(
+        store,
+        templates,
+        {d.id: d.created for d in stored},
+        factory.recipient,
+        sender,
+        config=factory.config.delivery,
+        concurrency=factory.config.smtp.concurrency,
+        clock=clock,
+        on_progress=on_progress,
+        stop=stop,
+        signer=factory.signer,
+        shard=shard,
+    )
+
+
+async def send_test_copies(
+    edition: Edition, factory: MessageFactory, sender: Sender
+) -> DeliveryReport:
+    """Send without recording anything (test copies): one message per listed recipient."""
+    report = DeliveryReport()
+    for variant in edition.variants:
+        for sub in variant.recipients:
+            try:
+                envelope = factory.envelope(variant, sub)
+            except ValueError as exc:
+                report.add(sub.email, "failed", f"not sent: {exc}")
+                continue
+            if factory.signer is not None:
+                envelope = replace(envelope, data=factory.signer.sign(envelope.data))
+            outcome = await sender.send(envelope)
+            report.add(sub.email, outcome.status, outcome.reply)
+    return report
