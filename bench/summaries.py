@@ -3,8 +3,9 @@
 Quality, on sci-news-sum-kr-50 (read in place, never copied into the repo): sentence-level F1
 against the annotated summary sentences, and ROUGE-1/2 F over Kiwi content morphemes (a
 whitespace or rouge_score tokenizer would drop or mangle Hangul), at k=3 and at k = number of
-gold sentences. Speed, on the 35 seed posts: our `summarize` against stock sumy's Korean path
-(konlpy Kkma + TextRank), when konlpy and a JDK are available.
+gold sentences. Speed, on the 35 seed posts: ours (one post at a time, and as one batch)
+against stock sumy's Korean path (konlpy Kkma + TextRank, in child processes), interleaved in
+time, when konlpy and a JDK are available.
 
     python bench/summaries.py [--data DIR] [--seeds FILE] [--all] [--no-konlpy]
 """
@@ -12,8 +13,10 @@ gold sentences. Speed, on the 35 seed posts: our `summarize` against stock sumy'
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -24,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.config import SummaryConfig
-from digest.summarize import summarize
+from digest.summarize import summarize, summarize_many
 from digest.summarize.core import (
     HYBRID_WEIGHTS,
     Candidate,
@@ -140,32 +143,119 @@ def load_seed_posts(path: Path) -> list[tuple[str, str]]:
     ]
 
 
-def speed_ours(posts: Sequence[tuple[str, str]]) -> float:
-    summarize("준비 문장이다.", config=SummaryConfig())
+def time_ours_loop(posts: Sequence[tuple[str, str]]) -> float:
+    """One post at a time (`summarize`), as `digest summarize FILE` does: Kiwi on one thread."""
+    config = SummaryConfig()
     start = time.perf_counter()
     for title, body in posts:
-        summarize(body, title=title, config=SummaryConfig())
+        summarize(body, title=title, config=config)
     return time.perf_counter() - start
 
 
-def speed_konlpy(posts: Sequence[tuple[str, str]]) -> tuple[float, float] | str:
-    try:
+def time_ours_batch(posts: Sequence[tuple[str, str]]) -> float:
+    """All posts in one batch (`summarize_many`), as planning a digest does: Kiwi's threads."""
+    start = time.perf_counter()
+    summarize_many(posts, config=SummaryConfig())
+    return time.perf_counter() - start
+
+
+class StockSumy:
+    """sumy's stock Korean path: konlpy's Kkma (a JVM) for sentences and words + TextRank."""
+
+    def __init__(self) -> None:
         from sumy.nlp.tokenizers import Tokenizer
         from sumy.parsers.plaintext import PlaintextParser
         from sumy.summarizers.text_rank import TextRankSummarizer
 
+        self._parser = PlaintextParser
+        self._summarizer = TextRankSummarizer
         start = time.perf_counter()
-        tokenizer = Tokenizer("korean")
-        first = PlaintextParser.from_string("준비 문장이다. 두 번째 문장이다.", tokenizer).document
-        TextRankSummarizer()(first, 1)
-        cold = time.perf_counter() - start
+        self._tokenizer = Tokenizer("korean")
+        self.run(["준비 문장이다. 두 번째 문장이다."], 1)
+        self.load = time.perf_counter() - start
+
+    def run(self, bodies: Sequence[str], count: int = 3) -> float:
         start = time.perf_counter()
-        for _title, body in posts:
-            document = PlaintextParser.from_string(body, tokenizer).document
-            TextRankSummarizer()(document, 3)
-        return cold, time.perf_counter() - start
-    except Exception as exc:  # konlpy or the JVM missing: report instead of failing the bench
-        return f"unavailable ({type(exc).__name__}: {exc})"
+        for body in bodies:
+            document = self._parser.from_string(body, self._tokenizer).document
+            self._summarizer()(document, count)
+        return time.perf_counter() - start
+
+
+def stock_child(seeds: Path, first: int, last: int) -> int:
+    """Run in a child process: time the stock path on posts[first:last], after warming the
+    JVM on another post, and print {"load": s, "run": s} as JSON."""
+    posts = load_seed_posts(seeds)
+    bodies = [body for _, body in posts]
+    other = [b for i, b in enumerate(bodies) if not first <= i < last][:1]
+    stock = StockSumy()
+    stock.run(other)  # a warm JIT, so no slice pays for a cold JVM
+    print(json.dumps({"load": stock.load, "run": stock.run(bodies[first:last])}))
+    return 0
+
+
+def _stock_slice(seeds: Path, first: int, last: int) -> tuple[float, float]:
+    script = str(Path(__file__).resolve())
+    args = [sys.executable, script, "--seeds", str(seeds), "--stock-child", f"{first}:{last}"]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(result["load"]), float(result["run"])
+
+
+def speed(
+    posts: Sequence[tuple[str, str]], seeds: Path, konlpy: bool, slices: int = 3, repeats: int = 3
+) -> None:
+    """Side by side in one run, interleaved in time so both see the same machine load.
+
+    The stock path runs in `slices` slices of the posts, each in a child process (a resident
+    JVM's GC and JIT threads would otherwise keep stealing CPU from our runs); ours runs in
+    this process over all posts (one post at a time, then as one batch), `repeats` times before
+    each slice and after the last. Ours is the median of those runs (the machine is shared:
+    a short run can land on a burst of someone else's work that a long one averages out), the
+    stock path the sum of its slices.
+    """
+    summarize("준비 문장이다.", config=SummaryConfig())  # Kiwi and sumy loaded and warm
+    stock: str | None = None if konlpy else "skipped (--no-konlpy)"
+    if stock is None and importlib.util.find_spec("konlpy") is None:
+        stock = "unavailable (konlpy is not installed)"
+    rounds = slices if stock is None else 2
+    size = -(-len(posts) // rounds)
+    loops: list[float] = []
+    batches: list[float] = []
+    stock_run = stock_load = 0.0
+    for k in range(rounds + 1):
+        for _ in range(repeats):
+            loops.append(time_ours_loop(posts))
+            batches.append(time_ours_batch(posts))
+        if stock is None and k < rounds:
+            try:
+                load, run = _stock_slice(seeds, k * size, min((k + 1) * size, len(posts)))
+            except subprocess.CalledProcessError as exc:  # e.g. no JDK: report, do not fail
+                tail = (exc.stderr or "").strip().splitlines()[-1:]
+                stock = f"unavailable ({' '.join(tail) or exc})"
+                continue
+            stock_load, stock_run = max(stock_load, load), stock_run + run
+    loop, batch = statistics.median(loops), statistics.median(batches)
+    n = len(posts)
+    for label, runs, median in (
+        ("ours, one post at a time", loops, loop),
+        ("ours, one batch (digest planning)", batches, batch),
+    ):
+        print(
+            f"{label:<34} run {median:6.2f}s  {n / median:7.2f} posts/s  "
+            f"(median of {len(runs)}: {min(runs):.2f}-{max(runs):.2f}s)"
+        )
+    if stock is None:
+        print(
+            f"{'stock sumy korean (konlpy Kkma)':<34} run {stock_run:6.2f}s  "
+            f"{n / stock_run:7.2f} posts/s  (sum of {rounds} slices; JVM load {stock_load:.1f}s)"
+        )
+        print(
+            f"throughput vs stock: batch {stock_run / batch:.0f}x, "
+            f"one post at a time {stock_run / loop:.0f}x"
+        )
+    else:
+        print(f"{'stock sumy korean (konlpy Kkma)':<34} {stock}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,7 +268,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-konlpy", action="store_true", help="skip the stock sumy+konlpy speed reference"
     )
+    parser.add_argument("--stock-child", help=argparse.SUPPRESS)  # FIRST:LAST, internal
     args = parser.parse_args(argv)
+    if args.stock_child:
+        first, last = (int(x) for x in args.stock_child.split(":"))
+        return stock_child(args.seeds, first, last)
 
     start = time.perf_counter()
     get_kiwi()
@@ -213,20 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     posts = load_seed_posts(args.seeds)
     chars = sum(len(body) for _, body in posts)
     print(f"\nspeed: {len(posts)} seed posts, {chars:,} characters, 3 sentences each")
-    warm = speed_ours(posts)
-    print(
-        f"{'ours (Kiwi + sumy hybrid)':<32} load {kiwi_load:6.2f}s  run {warm:6.2f}s  "
-        f"{len(posts) / warm:7.2f} posts/s"
-    )
-    if not args.no_konlpy:
-        ref = speed_konlpy(posts)
-        if isinstance(ref, str):
-            print(f"{'stock sumy korean (konlpy Kkma)':<32} {ref}")
-        else:
-            print(
-                f"{'stock sumy korean (konlpy Kkma)':<32} load {ref[0]:6.2f}s  run {ref[1]:6.2f}s  "
-                f"{len(posts) / ref[1]:7.2f} posts/s   -> ours is {ref[1] / warm:.0f}x faster"
-            )
+    print(f"Kiwi load {kiwi_load:.2f}s (once per process)")
+    speed(posts, args.seeds, konlpy=not args.no_konlpy)
     return 0
 
 

@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
-from digest.config import SummaryConfig
+from digest import pipeline
+from digest.cli import main
+from digest.config import SummaryConfig, load_config
 from digest.errors import SummaryError
-from digest.summarize import ALGORITHMS, Summarizer, summarize, summarize_many
+from digest.models import Summary
+from digest.store import Store
+from digest.summarize import (
+    ALGORITHMS,
+    Summarizer,
+    SummaryRequest,
+    summarize,
+    summarize_batch,
+    summarize_many,
+)
+from digest.summarize.boilerplate import is_boilerplate
+from digest.summarize.centrality import textrank_scores
+from digest.summarize.core import Candidate
+from digest.summarize.sumy_adapter import sumy_scores
 from digest.text.english import english_terms
+from digest.text.kiwi import get_kiwi
+from digest.text.sentences import split_spans
 
+ROOT = Path(__file__).resolve().parent.parent
 ENGLISH = Path(__file__).resolve().parent / "data" / "english"
 
 KOREAN_NEWS = "\n".join(
@@ -177,3 +203,194 @@ def test_english_summaries(doc: dict[str, str]) -> None:
     # The chosen sentences share a good part of the author's own summary's content words.
     ours, theirs = set(english_terms(joined)), set(english_terms(doc["summary"]))
     assert len(ours & theirs) / len(theirs) >= 0.3
+
+
+# -- ranking, batches, caching, offline -------------------------------------------------------
+
+
+def _candidates(text: str, language: str) -> list[Candidate]:
+    return [
+        Candidate(s.text, s.terms, i, is_boilerplate(s.text))
+        for i, s in enumerate(split_spans(text, language))
+    ]
+
+
+@pytest.mark.parametrize("which", ["ko", *[p.stem for p in sorted(ENGLISH.glob("*.json"))]])
+def test_numpy_textrank_gives_sumys_ratings(which: str) -> None:
+    if which == "ko":
+        candidates = _candidates(KOREAN_NEWS, "ko")
+    else:
+        doc = json.loads((ENGLISH / f"{which}.json").read_text(encoding="utf-8"))
+        candidates = _candidates(doc["text"], "en")
+    terms = [c.terms for c in candidates]
+    ours = textrank_scores(terms)
+    theirs = sumy_scores("textrank", [c.text for c in candidates], terms)
+    assert ours == pytest.approx(theirs, rel=1e-12, abs=1e-15)
+    # Degenerate inputs: one-word sentences (sumy's log-norm of 0), empty ones, nothing.
+    tiny = [("가",), ("가",), (), ("나", "가")]
+    assert textrank_scores(tiny) == pytest.approx(
+        sumy_scores("textrank", ["a", "b", "c", "d"], tiny), rel=1e-12
+    )
+    assert textrank_scores([]) == []
+    assert textrank_scores([(), ()]) == [0.0, 0.0]
+
+
+def test_a_batch_gives_what_one_at_a_time_gives() -> None:
+    english = _english_fixtures()[0]
+    written = "정부가 인공지능 반도체에 5년간 3조 원을 투입해 국산 칩 점유율을 높인다."
+    requests = [
+        SummaryRequest(KOREAN_NEWS, KOREAN_TITLE),
+        SummaryRequest(english["text"], english["title"]),
+        SummaryRequest(""),
+        SummaryRequest("짧은 글이다."),
+        SummaryRequest(KOREAN_NEWS, description=written),
+        SummaryRequest("OK", language="ko"),
+    ]
+    for config in (SummaryConfig(), SummaryConfig(prefer_description=True, algorithm="lexrank")):
+        one_by_one = [
+            summarize(
+                r.text, title=r.title, config=config, language=r.language, description=r.description
+            )
+            for r in requests
+        ]
+        assert summarize_batch(requests, config=config) == one_by_one
+    assert summarize_batch([], config=SummaryConfig()) == []
+
+
+def test_one_kiwi_pass_per_text_and_one_batch_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    kiwi = get_kiwi()
+    calls: list[tuple[str, list[str]]] = []
+
+    def counting(name: str) -> Callable[..., Any]:
+        original = getattr(kiwi, name)
+
+        def wrapper(text: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append((name, [text] if isinstance(text, str) else list(text)))
+            return original(text, *args, **kwargs)
+
+        return wrapper
+
+    for name in ("split_into_sents", "tokenize", "analyze"):
+        monkeypatch.setattr(kiwi, name, counting(name))
+    config = SummaryConfig(max_chars=150)  # too long to be its own summary: ranked
+    summarize(KOREAN_NEWS, title=KOREAN_TITLE, config=config)
+    # One call analyses the body's paragraphs, each character once, giving sentences and
+    # morphemes together; one more analyses the title.
+    assert [name for name, _ in calls] == ["split_into_sents", "tokenize"]
+    assert sum(map(len, calls[0][1])) <= len(KOREAN_NEWS)
+    assert calls[1][1] == [KOREAN_TITLE]
+    calls.clear()
+    other = KOREAN_NEWS.replace("3조", "4조")
+    summarize_many([(KOREAN_TITLE, KOREAN_NEWS), (KOREAN_TITLE, other)], config=config)
+    # Two posts: still two calls, each a batch over both.
+    assert [name for name, _ in calls] == ["split_into_sents", "tokenize"]
+    assert sum(map(len, calls[0][1])) <= 2 * len(KOREAN_NEWS)
+    assert len(calls[1][1]) == 2
+
+
+def test_planning_again_does_not_summarize_unchanged_posts(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = CliRunner().invoke(main, ["--config", str(config_path), "ingest"])
+    assert result.exit_code == 0, result.output
+    config = load_config(config_path)
+    summarized: list[int] = []
+    real = pipeline.summarize_batch
+
+    def counting(requests: Sequence[SummaryRequest], *, config: SummaryConfig) -> list[Summary]:
+        summarized.append(len(requests))
+        return real(requests, config=config)
+
+    monkeypatch.setattr(pipeline, "summarize_batch", counting)
+    now = datetime.now(UTC)
+    store = Store.open(config.store.path)
+    try:
+        first = pipeline.preview_digest(config, store, now=now)
+        assert first is not None
+        count = sum(len(s.items) for s in first[0].sections)
+        assert summarized == [count]  # the digest's posts, summarized in one batch
+        second = pipeline.preview_digest(config, store, now=now)  # a new run, same posts
+        assert second is not None
+        assert summarized == [count]  # all from the cache
+        assert second[0].sections == first[0].sections
+        # An edited post is summarized again, and only it; so is any post under new settings.
+        post = first[0].sections[0].items[0].post
+        edited = replace(post, text=post.text + "\n\n편집자 주: 이 글은 수정되었습니다.")
+        store.upsert_posts([(edited, "edited")])
+        pipeline.preview_digest(config, store, now=now)
+        assert summarized == [count, 1]
+        shorter = replace(config, summary=replace(config.summary, sentences=2))
+        pipeline.preview_digest(shorter, store, now=now)
+        assert summarized == [count, 1, count]
+    finally:
+        store.close()
+
+
+_OFFLINE = """
+import json, socket, sys
+
+def refuse(*args, **kwargs):
+    raise OSError("network disabled in this test")
+
+class NoSocket(socket.socket):
+    def __init__(self, *args, **kwargs):
+        refuse()
+
+socket.socket = NoSocket
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+
+import kiwipiepy
+
+made = []
+original_init = kiwipiepy.Kiwi.__init__
+
+def counting_init(self, *args, **kwargs):
+    made.append(1)
+    original_init(self, *args, **kwargs)
+
+kiwipiepy.Kiwi.__init__ = counting_init
+
+from digest.config import SummaryConfig
+from digest.summarize import summarize, summarize_many
+from digest.text import content_morphemes, split_sentences
+
+english, korean = json.loads(sys.stdin.read())
+config = SummaryConfig(sentences=2, max_chars=300)
+results = [summarize(english["text"], title=english["title"], config=config)]
+results.append(summarize(korean, config=config))
+results += summarize_many([("", korean), ("", english["text"])], config=config)
+content_morphemes("인공지능은")
+split_sentences("Dr. Smith arrived. He left.", "en")
+print(json.dumps({
+    "kiwi_instances": len(made),
+    "summaries": [[r.language, list(r.sentences)] for r in results],
+    "nltk_path": __import__("nltk").data.path[0] if "nltk" in sys.modules else None,
+}))
+"""
+
+
+def test_summarizes_without_network_or_nltk_data(tmp_path: Path) -> None:
+    # A fresh process: nothing downloaded at import or first use, NLTK's data path empty,
+    # and the Kiwi analyzer built once however many texts are summarized.
+    empty = tmp_path / "nltk_data"
+    empty.mkdir()
+    env = {**os.environ, "NLTK_DATA": str(empty), "HOME": str(tmp_path)}
+    payload = json.dumps([_english_fixtures()[0], KOREAN_NEWS])
+    done = subprocess.run(
+        [sys.executable, "-c", _OFFLINE],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["kiwi_instances"] == 1
+    assert report["nltk_path"] in (None, str(empty))  # NLTK could only look in the empty dir
+    languages = [language for language, _ in report["summaries"]]
+    assert languages == ["en", "ko", "ko", "en"]
+    assert all(sentences for _, sentences in report["summaries"])
+    assert list(os.scandir(empty)) == []  # nothing was downloaded into it

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from digest.text import analyze, content_morphemes, detect_language, split_sentences, split_spans
+from digest.text import (
+    analyze,
+    analyze_many,
+    content_morphemes,
+    detect_language,
+    split_sentences,
+    split_spans,
+    split_spans_many,
+)
+from digest.text.lang import hangul_share
 
 
 def _covers(text: str, sentences: list[str]) -> None:
@@ -209,3 +218,29 @@ def test_analyze_one_pass_gives_sentences_and_morphemes() -> None:
     assert "정책" in analysis.sentences[1].morphemes
     assert analysis.morphemes[:2] == ["인공지능", "투자"]
     assert analyze("   ").sentences == ()
+
+
+def test_batches_give_what_one_text_at_a_time_gives() -> None:
+    texts = [
+        "인공지능은 투자를 바꾼다. 경제 정책도 바뀐다.",
+        "",
+        "   ",
+        '그는 말했다."좋아." 그리고 떠났다',
+        "오늘은 날씨가 좋다. 내일은 비가 온다고 한다! 정말일까? 우산을 챙겨야 한다",
+    ]
+    assert analyze_many(texts) == [analyze(t) for t in texts]
+    assert analyze_many([]) == []
+    mixed = [
+        *texts,
+        "이 글은 한국어로 시작한다. 두 번째 문장이다.\n\nDr. Smith moved to the U.S. in 2020.",
+        "The U.S. economy grew 3.5% last year. Analysts at J.P. Morgan expected less.",
+    ]
+    hints: list[str | None] = [None, "ko", "en", "auto", "ko", None, "en"]
+    assert split_spans_many(mixed, hints) == [
+        split_spans(t, h) for t, h in zip(mixed, hints, strict=True)
+    ]
+
+
+def test_hangul_share_counts_syllables_and_jamo() -> None:
+    assert hangul_share("ㅋㅋ 좋아 ok") == (4 / 6, 6)
+    assert hangul_share("123 !!") == (0.0, 0)

@@ -5,8 +5,10 @@ from digest.summarize.core import (
     DEFAULT_ALGORITHM,
     Summarizer,
     SummaryConfig,
+    SummaryRequest,
     rank_presplit,
     summarize,
+    summarize_batch,
     summarize_many,
 )
 
@@ -15,7 +17,9 @@ __all__ = [
     "DEFAULT_ALGORITHM",
     "Summarizer",
     "SummaryConfig",
+    "SummaryRequest",
     "rank_presplit",
     "summarize",
+    "summarize_batch",
     "summarize_many",
 ]

@@ -19,11 +19,12 @@ from digest.config import SummaryConfig
 from digest.errors import SummaryError
 from digest.models import Summary
 from digest.summarize.boilerplate import is_boilerplate
+from digest.summarize.centrality import textrank_scores
 from digest.summarize.sumy_adapter import SUMY_ALGORITHMS, sumy_scores
 from digest.text.english import english_terms
 from digest.text.kiwi import content_morphemes, morphemes_of
 from digest.text.lang import detect_language
-from digest.text.sentences import Span, split_spans
+from digest.text.sentences import Span, split_spans_many
 
 HYBRID = "hybrid"
 ALGORITHMS = ("lead", *SUMY_ALGORITHMS, HYBRID)
@@ -109,7 +110,7 @@ def score_sentences(
     if algorithm == "lead":
         raw = [float(n - k) for k in range(n)]
     elif algorithm == HYBRID:
-        centrality = _normalize(sumy_scores("textrank", texts, terms))
+        centrality = _normalize(textrank_scores(terms))
         title = frozenset(title_terms)
         raw = [
             weights.centrality * centrality[k]
@@ -196,14 +197,26 @@ class Summarizer:
         )
 
     def many(self, items: Iterable[tuple[str, str]], language: str | None = None) -> list[Summary]:
-        """Summaries of (title, text) pairs."""
-        return [self(text, title=title, language=language) for title, text in items]
+        """Summaries of (title, text) pairs, analysed in one batch."""
+        return summarize_many(items, config=self.config, language=language)
 
 
 def _resolve_language(text: str, config_language: str, hint: str | None) -> str:
     if config_language in ("ko", "en"):
         return config_language
     return detect_language(text, hint)
+
+
+@dataclass(frozen=True)
+class SummaryRequest:
+    """One text to summarize: `language` is the source's declared language (a hint for
+    detection when the configured language is "auto"); `description` is the source's own
+    summary, used when `prefer_description` is set and it is not a teaser."""
+
+    text: str
+    title: str = ""
+    language: str | None = None
+    description: str = ""
 
 
 def summarize(
@@ -220,42 +233,84 @@ def summarize(
     `config.language` is "auto". `description` is the source's own summary, used instead
     when `config.prefer_description` is set and it is a real summary, not a teaser.
     """
-    lang = _resolve_language(text, config.language, language)
+    request = SummaryRequest(text, title, language, description)
+    return summarize_batch([request], config=config)[0]
+
+
+def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig) -> list[Summary]:
+    """Summaries of many texts with one configuration, in the order given.
+
+    Each text is analysed once, and the Korean parts of all of them go through Kiwi in one
+    batch (spread over Kiwi's worker threads), so a digest's posts cost less together than
+    one by one. The result for each text is the same as `summarize` would give.
+    """
     algorithm = config.algorithm or DEFAULT_ALGORITHM
     if algorithm not in ALGORITHMS:
         raise SummaryError(
             f"unknown summary algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}"
         )
-    if config.prefer_description and description and _is_usable_description(description, text):
-        desc = description.strip()
-        if len(desc) <= config.max_chars:
-            pieces = [s.text for s in split_spans(desc, lang)] or [desc]
-            return Summary(lang, tuple(pieces), "description")
-    spans = split_spans(text, lang)
-    candidates = [
-        Candidate(s.text, s.terms, i, is_boilerplate(s.text)) for i, s in enumerate(spans)
-    ]
-    content = [c for c in candidates if not c.boilerplate]
-    if len(_SEPARATOR.join(c.text for c in content)) <= config.max_chars:
-        return Summary(lang, tuple(c.text for c in content), "full")
-    title_terms = _terms_for(title, lang) if title.strip() else []
-    scores = score_sentences(candidates, algorithm, title_terms)
-    chosen = select(
-        candidates,
-        scores,
-        count=config.sentences,
-        max_chars=config.max_chars,
-        language=lang,
-        mmr_lambda=HYBRID_WEIGHTS.mmr_lambda if algorithm == HYBRID else 1.0,
-    )
-    return Summary(lang, tuple(candidates[i].text for i in chosen), algorithm)
+    langs = [_resolve_language(r.text, config.language, r.language) for r in requests]
+    descriptions = {
+        i: r.description.strip()
+        for i, r in enumerate(requests)
+        if config.prefer_description
+        and r.description
+        and _is_usable_description(r.description, r.text)
+        and len(r.description.strip()) <= config.max_chars
+    }
+    texts = [descriptions.get(i, r.text) for i, r in enumerate(requests)]
+    all_spans = split_spans_many(texts, langs)
+    results: list[Summary | None] = [None] * len(requests)
+    ranked: list[tuple[int, list[Candidate]]] = []
+    for i, spans in enumerate(all_spans):
+        if i in descriptions:
+            pieces = [s.text for s in spans] or [descriptions[i]]
+            results[i] = Summary(langs[i], tuple(pieces), "description")
+            continue
+        candidates = [
+            Candidate(s.text, s.terms, k, is_boilerplate(s.text)) for k, s in enumerate(spans)
+        ]
+        content = [c.text for c in candidates if not c.boilerplate]
+        if len(_SEPARATOR.join(content)) <= config.max_chars:
+            results[i] = Summary(langs[i], tuple(content), "full")
+        else:
+            ranked.append((i, candidates))
+    titles = _title_terms_many([(requests[i].title, langs[i]) for i, _ in ranked])
+    for (i, candidates), title_terms in zip(ranked, titles, strict=True):
+        scores = score_sentences(candidates, algorithm, title_terms)
+        chosen = select(
+            candidates,
+            scores,
+            count=config.sentences,
+            max_chars=config.max_chars,
+            language=langs[i],
+            mmr_lambda=HYBRID_WEIGHTS.mmr_lambda if algorithm == HYBRID else 1.0,
+        )
+        results[i] = Summary(langs[i], tuple(candidates[k].text for k in chosen), algorithm)
+    return [r for r in results if r is not None]
+
+
+def _title_terms_many(titles: Sequence[tuple[str, str]]) -> list[list[str]]:
+    """Content terms of (title, language) pairs; the Korean ones in one Kiwi batch."""
+    korean = [t for t, lang in titles if lang == "ko" and t.strip()]
+    analysed = iter(morphemes_of(korean))
+    out: list[list[str]] = []
+    for title, lang in titles:
+        if not title.strip():
+            out.append([])
+        elif lang == "ko":
+            out.append(next(analysed))
+        else:
+            out.append(english_terms(title))
+    return out
 
 
 def summarize_many(
     posts: Iterable[tuple[str, str]], *, config: SummaryConfig, language: str | None = None
 ) -> list[Summary]:
-    """Summaries of (title, text) pairs with one configuration."""
-    return Summarizer(config).many(posts, language)
+    """Summaries of (title, text) pairs with one configuration, in one batch."""
+    requests = [SummaryRequest(text, title, language) for title, text in posts]
+    return summarize_batch(requests, config=config)
 
 
 def candidates_from_sentences(sentences: Sequence[str], language: str) -> list[Candidate]:
@@ -306,9 +361,11 @@ __all__ = [
     "Span",
     "Summarizer",
     "SummaryConfig",
+    "SummaryRequest",
     "rank_presplit",
     "score_sentences",
     "select",
     "summarize",
+    "summarize_batch",
     "summarize_many",
 ]

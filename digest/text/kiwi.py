@@ -149,13 +149,10 @@ def _sentence_cuts(tokens: Sequence[Any], text: str, start: int, end: int) -> li
     return cuts
 
 
-def analyze(text: str) -> Analysis:
-    """Split `text` into sentences and content morphemes with a single Kiwi pass."""
-    if not text.strip():
-        return Analysis(text, ())
-    kiwi = get_kiwi()
+def _analysis(text: str, sents: Iterable[Any]) -> Analysis:
+    """Sentences (with extra cuts and quote fixes) and morphemes from Kiwi's sentences."""
     raw: list[tuple[int, int, list[Any]]] = []
-    for sent in kiwi.split_into_sents(text, return_tokens=True):
+    for sent in sents:
         tokens = list(sent.tokens or [])
         bounds = [sent.start, *_sentence_cuts(tokens, text, sent.start, sent.end), sent.end]
         for a, b in itertools.pairwise(bounds):
@@ -171,6 +168,29 @@ def analyze(text: str) -> Analysis:
         if a < b:
             sentences.append(AnalyzedSentence(text[a:b], a, b, tuple(_content(toks))))
     return Analysis(text, tuple(sentences))
+
+
+def analyze(text: str) -> Analysis:
+    """Split `text` into sentences and content morphemes with a single Kiwi pass."""
+    return analyze_many([text])[0]
+
+
+def analyze_many(texts: Sequence[str]) -> list[Analysis]:
+    """`analyze` for many texts in one batch: one Kiwi pass per text, spread over Kiwi's
+    worker threads (a digest's posts are analysed together, so throughput is what counts)."""
+    out = [Analysis(text, ()) for text in texts]
+    todo = [i for i, text in enumerate(texts) if text.strip()]
+    if not todo:
+        return out
+    kiwi = get_kiwi()
+    if len(todo) == 1:
+        i = todo[0]
+        out[i] = _analysis(texts[i], kiwi.split_into_sents(texts[i], return_tokens=True))
+        return out
+    batch = kiwi.split_into_sents([texts[i] for i in todo], return_tokens=True)
+    for i, sents in zip(todo, batch, strict=True):
+        out[i] = _analysis(texts[i], sents)
+    return out
 
 
 def _fix_dangling_quotes(

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from digest.text.english import english_terms
-from digest.text.kiwi import analyze
+from digest.text.kiwi import analyze_many
 from digest.text.lang import detect_language
 
 if TYPE_CHECKING:
@@ -96,23 +97,42 @@ def split_spans(text: str, language: str | None = None) -> list[Span]:
 
     `language` ("ko"/"en"/None/"auto") is a hint; each block is detected on its own.
     """
-    hint = None if language in (None, "", "auto") else language
+    return split_spans_many([text], [language])[0]
+
+
+def split_spans_many(
+    texts: Sequence[str], languages: Sequence[str | None] | None = None
+) -> list[list[Span]]:
+    """`split_spans` for many texts; their Korean blocks go through Kiwi in one batch."""
+    hints = [
+        None if lang in (None, "", "auto") else lang
+        for lang in (languages if languages is not None else [None] * len(texts))
+    ]
     # Hard wraps become spaces (same length, so offsets stay valid) so that neither splitter
     # treats them as boundaries; the returned text is always taken from the original.
-    flat = text.replace("\n", " ").replace("\r", " ")
-    spans: list[Span] = []
-    for index, (a, b) in enumerate(_blocks(text)):
-        lang = detect_language(text[a:b], hint)
-        if lang == "ko":
-            analysis = analyze(flat[a:b])
-            for s in analysis.sentences:
-                start, end = a + s.start, a + s.end
-                spans.append(Span(text[start:end], start, end, "ko", s.morphemes, index))
-        else:
-            for start, end in _english_spans(flat[a:b], a):
-                piece = text[start:end]
-                spans.append(Span(piece, start, end, "en", tuple(english_terms(piece)), index))
-    return spans
+    flats = [text.replace("\n", " ").replace("\r", " ") for text in texts]
+    plans: list[list[tuple[int, int, str]]] = []
+    korean: list[str] = []
+    for text, flat, hint in zip(texts, flats, hints, strict=True):
+        plan = [(a, b, detect_language(text[a:b], hint)) for a, b in _blocks(text)]
+        korean.extend(flat[a:b] for a, b, lang in plan if lang == "ko")
+        plans.append(plan)
+    analyses = iter(analyze_many(korean))
+    out: list[list[Span]] = []
+    for text, flat, plan in zip(texts, flats, plans, strict=True):
+        spans: list[Span] = []
+        for index, (a, b, lang) in enumerate(plan):
+            if lang == "ko":
+                for s in next(analyses).sentences:
+                    start, end = a + s.start, a + s.end
+                    spans.append(Span(text[start:end], start, end, "ko", s.morphemes, index))
+            else:
+                for start, end in _english_spans(flat[a:b], a):
+                    piece = text[start:end]
+                    terms = tuple(english_terms(piece))
+                    spans.append(Span(piece, start, end, "en", terms, index))
+        out.append(spans)
+    return out
 
 
 def split_sentences(text: str, language: str | None = None) -> list[str]:
