@@ -313,7 +313,9 @@ class Progress:
 
     def __call__(self, report: DeliveryReport) -> None:
         now = time.monotonic()
-        if now - self.last < (0.1 if self.tty else 5.0) and report.done < self.total:
+        if report.done == 0 or (
+            now - self.last < (0.1 if self.tty else 5.0) and report.done < self.total
+        ):
             return
         self.last = now
         rate = report.rate()

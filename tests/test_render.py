@@ -176,8 +176,8 @@ def test_html_links_are_http_only(rendered: RenderedDigest) -> None:
 
 def test_html_cards_images_read_more_footer(rendered: RenderedDigest) -> None:
     page = rendered.html
-    assert '<img alt="" ' in page and 'src="https://img.example.kr/1.jpg"' in page
-    assert "더 읽기: 서울시, 대중교통 개편안 발표</a>" in page
+    assert re.search(r'<img src="https://img\.example\.kr/1\.jpg" alt="" ', page)
+    assert "더 읽기: 서울시, 대중교통 개편안 발표 (blog.example.kr)</a>" in page
     assert 'href="https://blog.example.kr/posts/4"' in page  # overflow line
     assert "지난 글 전체 보기" in page and 'href="https://news.example.kr/archive"' in page
     assert re.search(r"서울특별시 중구 세종대로 110<br\s*/?>04524", page)
@@ -188,8 +188,14 @@ def test_html_cards_images_read_more_footer(rendered: RenderedDigest) -> None:
 
 def test_preheader_from_first_titles(rendered: RenderedDigest) -> None:
     assert rendered.preheader.startswith("서울시, 대중교통 개편안 발표 · Template engines in 2026")
-    assert "display:none" in rendered.html
-    assert str(escape(rendered.preheader)) in rendered.html
+    # visible, first text of the body: no hidden, tiny or same-colour-as-background text
+    body = rendered.html[rendered.html.index("<body") :]
+    first_text = re.sub(r"<[^>]+>", " ", body).split("이번 호:")[0]
+    assert not first_text.strip()
+    assert f"이번 호: {escape(rendered.preheader)}" in body
+    assert "display:none" not in body and "opacity:0" not in body
+    assert "font-size:1px" not in body
+    assert not re.search(r"(?<![-\w])color:#fff", body)
     assert rendered.subject == "한빛 기술 소식 제42호"
 
 
@@ -202,7 +208,7 @@ def test_english_site_labels(digest_ko: Digest) -> None:
     digest_en = Digest(**{**digest_ko.__dict__, "site": site})
     out = Renderer().render(digest_en)
     assert re.match(r'(?is)<!doctype html>\s*<html[^>]*\blang="en"', out.html)
-    assert "Read more: Template engines in 2026</a>" in out.html
+    assert "Read more: Template engines in 2026 (blog.example.kr)</a>" in out.html
     assert "Unsubscribe" in out.html and "Manage preferences" in out.html
     assert "Monday, November 23, 2026" in out.html
     assert "Read more: https://blog.example.kr/posts/2" in out.text
@@ -244,7 +250,7 @@ def test_personalize_replaces_placeholders(rendered: RenderedDigest) -> None:
     assert 'href="https://news.example.kr/u?t=abc&amp;s=1"' in page
     assert "minji@example.com" in page
     assert "김<민지>님, 안녕하세요." in text
-    assert "구독 취소: https://news.example.kr/u?t=abc&s=1" in text
+    assert "구독 취소:\n  https://news.example.kr/u?t=abc&s=1\n" in text
 
 
 def test_personalize_without_name_and_bad_url(rendered: RenderedDigest) -> None:

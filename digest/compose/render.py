@@ -9,15 +9,19 @@ from __future__ import annotations
 import html
 import re
 import traceback
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
+import nh3
+from markupsafe import Markup
 from mjml import mjml2html
 
 import digest as _digest_pkg
+from digest.compose.budget import HTML_BUDGET, fit, worst_case_size
 from digest.compose.formatting import display_width, format_date, format_reading_time, wrap
 from digest.errors import TemplateError
 from digest.models import Digest, DigestItem, Recipient
@@ -26,15 +30,19 @@ __all__ = [
     "GREETING_ELSE",
     "GREETING_END",
     "GREETING_IF_NAME",
+    "HTML_BUDGET",
     "HTML_TEMPLATE",
     "LABELS",
+    "PALETTE",
     "PLACEHOLDERS",
     "TEXT_TEMPLATE",
     "RenderedDigest",
     "Renderer",
     "builtin_template_dirs",
+    "check_html",
     "personalize",
     "safe_url",
+    "sanitize_html",
 ]
 
 HTML_TEMPLATE = "digest.mjml.j2"
@@ -72,12 +80,14 @@ LABELS: dict[str, dict[str, str]] = {
         "issue": "제{n}호",
         "greeting_named": f"{PLACEHOLDERS['name']}님, 안녕하세요.",
         "greeting": "안녕하세요.",
+        "preheader": "이번 호",
         "read_more": "더 읽기",
         "by": "글",
         "more_items": "더 볼 만한 글",
         "more_in_archive": "지난 글 전체 보기 (아카이브)",
         "archive": "아카이브",
         "why": "{email} 주소로 구독 신청하신 {site} 메일입니다.",
+        "why_text": "{site} 소식 받기를 신청하신 다음 주소로 보내 드린 메일입니다:",
         "unsubscribe": "구독 취소",
         "preferences": "구독 설정",
         "view_online": "웹에서 보기",
@@ -86,17 +96,55 @@ LABELS: dict[str, dict[str, str]] = {
         "issue": "Issue {n}",
         "greeting_named": f"Hi {PLACEHOLDERS['name']},",
         "greeting": "Hi there,",
+        "preheader": "In this issue",
         "read_more": "Read more",
         "by": "by",
         "more_items": "More worth reading",
         "more_in_archive": "More in the archive",
         "archive": "Archive",
         "why": "You are receiving this because {email} subscribed to {site}.",
+        "why_text": "You are receiving this because this address subscribed to {site}:",
         "unsubscribe": "Unsubscribe",
         "preferences": "Manage preferences",
         "view_online": "View online",
     },
 }
+
+# Colours of the built-in template. Every text colour keeps a WCAG contrast of at least 4.5:1
+# on the backgrounds it is used on (tests/test_email_design.py checks each pair), light and
+# dark. Mid-tone links and greys also survive clients that invert colours on their own.
+PALETTE: dict[str, dict[str, str]] = {
+    "light": {
+        "page": "#f3f4f6",
+        "card": "#ffffff",
+        "text": "#1f2937",
+        "muted": "#4b5563",
+        "muted_on_page": "#4b5563",
+        "link": "#1d4ed8",
+        "rule": "#d1d5db",
+    },
+    "dark": {
+        "page": "#111827",
+        "card": "#1f2937",
+        "text": "#e5e7eb",
+        "muted": "#cbd5e1",
+        "muted_on_page": "#cbd5e1",
+        "link": "#93c5fd",
+        "rule": "#4b5563",
+    },
+}
+# (text colour, background) pairs as the template uses them.
+CONTRAST_PAIRS: tuple[tuple[str, str, str], ...] = tuple(
+    (scheme, fg, bg)
+    for scheme in ("light", "dark")
+    for fg, bg in (
+        ("text", "card"),
+        ("muted", "card"),
+        ("link", "card"),
+        ("muted_on_page", "page"),
+        ("link", "page"),
+    )
+)
 
 MAX_LINE_OCTETS = 900
 PREHEADER_TITLES = 3
@@ -106,6 +154,75 @@ PREHEADER_MAX_CHARS = 140
 def _lang(language: str | None) -> str:
     base = (language or "").lower().split("-")[0]
     return base if base in LABELS else "en"
+
+
+_CONTROL = {chr(c) for c in (*range(32), *range(127, 160))}
+
+
+def _plain(text: str) -> str:
+    """One line of untrusted text: control characters (terminal escapes) dropped, spaces
+    collapsed. Escaping for HTML is left to autoescape."""
+    text = "".join(" " if ch in _CONTROL else ch for ch in unicodedata.normalize("NFC", text))
+    return " ".join(text.split())
+
+
+# What post HTML may keep when a template shows it (`|sanitize`): structure and links only;
+# no script, no style (no remote CSS), no event handlers, only http(s)/mailto links.
+SANITIZE_TAGS = frozenset(
+    {"a", "b", "blockquote", "br", "code", "em", "i", "li", "ol", "p", "pre", "strong", "ul"}
+    | {"img"}
+)
+SANITIZE_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "width", "height"}}
+
+
+def sanitize_html(markup: str) -> Markup:
+    """Untrusted HTML made safe to embed in the email (nh3, a strict allow-list)."""
+    cleaned = nh3.clean(
+        str(markup),
+        tags=set(SANITIZE_TAGS),
+        clean_content_tags={"script", "style", "template", "iframe", "object", "svg", "math"},
+        attributes={k: set(v) for k, v in SANITIZE_ATTRIBUTES.items()},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+    return Markup(cleaned)
+
+
+_TAG_RE = re.compile(r"<([a-zA-Z][a-zA-Z0-9:-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
+_ATTR_RE = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
+_STYLE_RE = re.compile(r"(?is)<style\b[^>]*>(.*?)</style>")
+_FORBIDDEN_ELEMENTS = {"script", "iframe", "frame", "object", "embed", "form", "base", "applet"}
+_URL_ATTRS = {"href", "src", "action", "formaction", "background", "poster", "xlink:href"}
+_REMOTE_CSS_RE = re.compile(r"@import|url\(\s*['\"]?\s*(?:https?:)?//|expression\s*\(", re.I)
+
+
+def check_html(markup: str) -> str | None:
+    """What makes compiled email HTML unsafe, or None: scripts and other active elements,
+    event handlers, javascript:/vbscript:/data: links, remote CSS (a template that let post
+    HTML through `safe` instead of `sanitize`). Text is escaped, so only real markup counts."""
+    for css in _STYLE_RE.findall(markup):
+        if _REMOTE_CSS_RE.search(css):
+            return "remote CSS in a <style> element"
+    for match in _TAG_RE.finditer(markup):
+        name = match.group(1).lower()
+        if name in _FORBIDDEN_ELEMENTS:
+            return f"a <{name}> element"
+        attrs = {
+            a.group(1).lower(): html.unescape(a.group(2) or a.group(3) or a.group(4) or "")
+            for a in _ATTR_RE.finditer(match.group(2))
+        }
+        for attr, value in attrs.items():
+            squeezed = "".join(ch for ch in value if ch > " ").lower()
+            if attr.startswith("on"):
+                return f"an event handler ({attr}) on <{name}>"
+            if attr in _URL_ATTRS and squeezed.startswith(("javascript:", "vbscript:", "data:")):
+                return f"a {squeezed.split(':')[0]}: URL in <{name} {attr}>"
+            if attr == "style" and _REMOTE_CSS_RE.search(value):
+                return f"remote CSS in a style attribute of <{name}>"
+        if name == "link" and "stylesheet" in attrs.get("rel", "").lower():
+            return "a <link> to a stylesheet"
+    return None
 
 
 def safe_url(url: str | None) -> str:
@@ -144,12 +261,18 @@ class RenderedDigest:
     html: str
     text: str
     preheader: str
+    demoted: int = 0  # posts shown as title-and-link lines to keep the HTML in budget
+
+
+def _host(url: str) -> str:
+    host = urlsplit(url).hostname or ""
+    return host.removeprefix("www.")
 
 
 def _preheader(digest: Digest) -> str:
-    titles = [" ".join(item.post.title.split()) for item in digest.items[:PREHEADER_TITLES]]
+    titles = [_plain(item.post.title) for item in digest.items[:PREHEADER_TITLES]]
     text = " · ".join(t for t in titles if t) or digest.intro or digest.subject
-    text = " ".join(text.split())
+    text = _plain(text)
     if len(text) > PREHEADER_MAX_CHARS:
         text = text[: PREHEADER_MAX_CHARS - 1].rstrip() + "…"
     return text
@@ -166,7 +289,8 @@ def _autoescape(name: str | None) -> bool:
 class Renderer:
     """Renders digests with the user's templates (if any) in front of the built-in ones."""
 
-    def __init__(self, override_dir: Path | None = None) -> None:
+    def __init__(self, override_dir: Path | None = None, *, budget: int = HTML_BUDGET) -> None:
+        self.budget = budget
         dirs: list[Path] = []
         if override_dir is not None:
             dirs.append(Path(override_dir))
@@ -186,15 +310,25 @@ class Renderer:
         self.env.filters["reading_time"] = format_reading_time
         self.env.filters["oneline"] = lambda s: " ".join(str(s).split())
         self.env.filters["underline"] = _underline
+        self.env.filters["sanitize"] = sanitize_html
 
     # -- public -----------------------------------------------------------------------------
 
     def render(self, digest: Digest) -> RenderedDigest:
+        """HTML and text of `digest`. When the HTML (personalized, worst case) would exceed
+        the budget, later posts become title-and-link lines (see `digest.compose.budget`);
+        the text part is rendered from the same, fitted digest."""
         lang = _lang(digest.site.language)
         preheader = _preheader(digest)
-        context = self._context(digest, lang, preheader)
-        mjml_source = self._render_template(HTML_TEMPLATE, context)
-        html_out = self._compile(mjml_source, lang)
+
+        def render_html(candidate: Digest) -> str:
+            context = self._context(candidate, lang, preheader)
+            return self._compile(self._render_template(HTML_TEMPLATE, context), lang)
+
+        fitted, html_out = fit(
+            digest, render_html, lambda out: worst_case_size(out, PLACEHOLDERS), self.budget
+        )
+        context = self._context(fitted, lang, preheader)
         text_out = self._render_template(TEXT_TEMPLATE, context)
         text_out = (
             "\n".join(
@@ -207,6 +341,7 @@ class Renderer:
             html=html_out,
             text=text_out,
             preheader=preheader,
+            demoted=len(fitted.overflow) - len(digest.overflow),
         )
 
     # -- internals --------------------------------------------------------------------------
@@ -218,17 +353,19 @@ class Renderer:
         def item_view(item: DigestItem) -> dict[str, Any]:
             post = item.post
             item_lang = _lang(item.summary.language or post.language or site.language)
+            url = safe_url(post.url)
             return {
                 "item": item,
                 "post": post,
-                "title": " ".join(post.title.split()),
-                "url": safe_url(post.url),
+                "title": _plain(post.title),
+                "url": url,
+                "host": _host(url),
                 "image": safe_url(post.image),
-                "image_alt": " ".join(post.image_alt.split()),
-                "author": " ".join(post.author.split()),
+                "image_alt": _plain(post.image_alt),
+                "author": _plain(post.author),
                 "date": format_date(post.published, lang, site.timezone, short=True),
                 "reading_time": format_reading_time(item.reading_minutes, lang),
-                "sentences": [" ".join(s.split()) for s in item.summary.sentences if s.strip()],
+                "sentences": [_plain(s) for s in item.summary.sentences if _plain(s)],
                 "language": item_lang,
             }
 
@@ -239,6 +376,7 @@ class Renderer:
             "lang": lang,
             "labels": labels,
             "font_stack": FONT_STACKS[lang],
+            "palette": PALETTE,
             "site_url": safe_url(site.url),
             "archive_url": archive_url,
             "issue_label": labels["issue"].format(n=digest.issue_number),
@@ -282,6 +420,12 @@ class Renderer:
                     filename, lineno = frame.filename, frame.lineno or 0
             raise TemplateError(self._where(filename, lineno, exc)) from exc
 
+    def _template_file(self, name: str) -> str:
+        for folder in self.search_path:
+            if (folder / name).is_file():
+                return str(folder / name)
+        return name
+
     @staticmethod
     def _where(filename: str, lineno: int | None, exc: BaseException) -> str:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -291,11 +435,19 @@ class Renderer:
         try:
             out = mjml2html(source, disable_comments=True, fonts={})
         except Exception as exc:  # mrml raises ValueError on malformed MJML
-            raise TemplateError(f"{HTML_TEMPLATE}: MJML compilation failed: {exc}") from exc
+            where = self._template_file(HTML_TEMPLATE)
+            raise TemplateError(f"{where}: MJML compilation failed: {exc}") from exc
         leftover = re.search(r"<mj-[a-z-]+", out)
         if leftover:  # mrml passes unknown mj-* tags through silently
             raise TemplateError(
-                f"{HTML_TEMPLATE}: MJML compilation failed: unknown element {leftover.group(0)}>"
+                f"{self._template_file(HTML_TEMPLATE)}: MJML compilation failed: "
+                f"unknown element {leftover.group(0)}>"
+            )
+        unsafe = check_html(out)
+        if unsafe:
+            raise TemplateError(
+                f"{self._template_file(HTML_TEMPLATE)}: unsafe HTML in the output: {unsafe}; "
+                "show post HTML with the `sanitize` filter, never `safe`"
             )
         # mrml emits lang="und" when <mjml lang> is missing or ignored: fix the <html> tag.
         out = re.sub(

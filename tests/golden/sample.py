@@ -9,13 +9,17 @@ fixed tag-to-section table. Nothing here reads the process locale or the current
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from digest.compose.formatting import reading_minutes
+from digest.compose.message import MessageTemplate
+from digest.compose.render import RenderedDigest, Renderer
 from digest.config import SourceConfig
-from digest.models import Digest, DigestItem, Post, Section, SiteInfo, Summary
+from digest.models import Digest, DigestItem, Post, Recipient, Section, SiteInfo, Summary
 from digest.sources.feed import read_feed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,3 +128,64 @@ def largest_week_digest() -> Digest:
     step = timedelta(days=7) / (len(posts) + 1)
     week = [replace(p, published=CREATED - step * (i + 1)) for i, p in enumerate(posts)]
     return build_digest(week, digest_id="20261122T230000Z-largest-all")
+
+
+# --- what the goldens, screenshots, spam check and benchmark are made of ------------------
+
+GOLDEN_DIR = Path(__file__).resolve().parent
+SCREENSHOT_DIR = ROOT / "docs" / "screenshots"
+RECIPIENT = Recipient(
+    email="minji.kim@example.com",
+    name="김민지",
+    unsubscribe_url="https://haebom.example/digest/u/bWluamkua2ltQGV4YW1wbGUuY29t.q2Wd3b7Ls1k0Xy9f",
+    preferences_url="https://haebom.example/digest/p/bWluamkua2ltQGV4YW1wbGUuY29t.Zt8Jd0pQx4c2Mv1a",
+)
+
+
+def golden_outputs() -> dict[str, str]:
+    """File name in tests/golden/ -> its expected content."""
+    rendered = Renderer().render(sample_digest())
+    return {"sample.html": rendered.html, "sample.txt": rendered.text}
+
+
+def message_template(rendered: RenderedDigest, digest: Digest) -> MessageTemplate:
+    return MessageTemplate(
+        rendered,
+        digest_id=digest.id,
+        sender=SENDER,
+        list_id=SITE.name,
+        date=digest.created,
+        reply_to="",
+    )
+
+
+def sample_message(recipient: Recipient = RECIPIENT) -> bytes:
+    """The sample digest as one recipient receives it: exactly what MessageTemplate builds,
+    with the Return-Path the final delivery adds. No Received lines: a made-up relay path
+    would only earn or lose SpamAssassin's network-trust points, which say nothing about
+    the message."""
+    digest = sample_digest()
+    envelope = message_template(Renderer().render(digest), digest).build(recipient)
+    return f"Return-Path: <{envelope.sender}>\r\n".encode("ascii") + envelope.data
+
+
+def cover_png(width: int = 552, height: int = 276) -> bytes:
+    """A small, soft gradient PNG standing in for the sample cover image (no network)."""
+    rows = bytearray()
+    for y in range(height):
+        rows.append(0)  # filter: none
+        for x in range(width):
+            t = (x / width + y / height) / 2
+            rows += bytes((int(30 + 60 * t), int(64 + 100 * t), int(175 + 60 * t)))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(rows), 9))
+        + chunk(b"IEND", b"")
+    )
