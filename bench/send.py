@@ -143,7 +143,13 @@ def digest_send(
     report = deliver_in_workers(config, edition_id, "127.0.0.1", port, store=store)
     elapsed = time.perf_counter() - started
     store.close()
-    return {"sent": report.sent, "seconds": elapsed, "rate": report.sent / elapsed, **info}
+    return {
+        "sent": report.sent,
+        "seconds": elapsed,
+        "rate": report.sent / elapsed,
+        "worker_rss_mb": report.worker_peak_rss_kb / 1024,
+        **info,
+    }
 
 
 def smtp_source(port: int, n: int, size: int, sessions: int) -> dict:
@@ -162,7 +168,6 @@ def memory_child(args: argparse.Namespace) -> None:
     folder = Path(args.folder)
     result = digest_send(folder, args.port, args.n, args.concurrency, None, args.processes)
     result["planner_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result["worker_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(result))
 
 
@@ -220,10 +225,11 @@ def main() -> None:
     print(f"messages per run: {args.n}; {args.processes} worker process(es), "
           f"{args.concurrency} connections in all; message size {size} bytes "
           f"(HTML part {runs['digest']['html_bytes']} bytes before encoding)")  # fmt: skip
-    print(f"{'sender':14} {'msg/s':>8} {'seconds':>8} {'vs smtp-source':>15}")
+    print(f"{'sender':14} {'msg/s':>8} {'seconds':>8} {'vs smtp-source':>15} {'worker MB':>10}")
     for name in ("smtp-source", "digest", "digest+dkim"):
         r = runs[name]
-        print(f"{name:14} {r['rate']:8.0f} {r['seconds']:8.1f} {r['rate'] / ref:14.0%}")
+        mb = f"{r['worker_rss_mb']:.0f}" if "worker_rss_mb" in r else "-"
+        print(f"{name:14} {r['rate']:8.0f} {r['seconds']:8.1f} {r['rate'] / ref:14.0%} {mb:>10}")
     if "memory" in runs:
         m = runs["memory"]
         print(f"memory, {m['sent']} recipients: sending workers' peak RSS "

@@ -56,6 +56,7 @@ class DeliveryReport:
     counts: dict[str, int] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (email, reply)
     limited: str = ""  # why the run stopped early, if it did
+    worker_peak_rss_kb: int = 0  # the largest sending process's peak memory, when known
     started: float = field(default_factory=time.monotonic)
 
     def add(self, email: str, status: str, reply: str) -> None:
@@ -188,6 +189,7 @@ async def run_deliveries(
                     idle.set()
 
     signing_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dkim") if signer else None
+    waited = 0.0
     async with asyncio.TaskGroup() as group:
         workers = [group.create_task(worker()) for _ in range(concurrency)]
         try:
@@ -220,10 +222,15 @@ async def run_deliveries(
                 next_try = store.next_retry(ids, shard)
                 if next_try is None:
                     break
-                wait = (next_try - clock.now()).total_seconds()
-                if wait > config.wait_for_retries_seconds:
+                wait = max((next_try - clock.now()).total_seconds(), 0.0)
+                # The run's whole waiting is bounded too (not only each wait): with a clock
+                # that stands still or jumps back, "due in 5 s" would otherwise repeat forever.
+                waited += wait
+                if wait > config.wait_for_retries_seconds or (
+                    waited > config.wait_for_retries_seconds
+                ):
                     break
-                await clock.sleep(max(wait, 0.0))
+                await clock.sleep(max(wait, 0.01))
         finally:
             for _ in workers:
                 await queue.put(None)

@@ -40,9 +40,21 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _peak_rss_kb() -> int:
+    """This process's peak resident set since it started (VmHWM), 0 where /proc is absent."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def _work(
     config: Config, edition_id: str, host: str, port: int, shard: tuple[int, int]
-) -> tuple[dict[str, int], list[tuple[str, str]], str]:
+) -> tuple[dict[str, int], list[tuple[str, str]], str, int]:
     from digest.outbox import MessageFactory, deliver_recorded
     from digest.send.smtp import SMTPSender
 
@@ -57,7 +69,7 @@ def _work(
         report = asyncio.run(run())
     finally:
         store.close()
-    return report.counts, report.failures[:200], report.limited
+    return report.counts, report.failures[:200], report.limited, _peak_rss_kb()
 
 
 def deliver_in_workers(
@@ -96,7 +108,7 @@ def deliver_in_workers(
                 break
         for future in futures:
             try:
-                counts, failures, limited = future.result()
+                counts, failures, limited, rss_kb = future.result()
             except DigestError:
                 raise
             except Exception as exc:  # a worker crashed: its rows stay resumable
@@ -105,6 +117,7 @@ def deliver_in_workers(
                 report.counts[status] = report.counts.get(status, 0) + n
             report.failures.extend(failures)
             report.limited = report.limited or limited
+            report.worker_peak_rss_kb = max(report.worker_peak_rss_kb, rss_kb)
     return report
 
 
