@@ -450,9 +450,7 @@ def send(state: Context, theme: str | None, to: str | None, dry_run: bool, resum
     """Compose the digest and send it now (finishing any interrupted send first)."""
     if resume and (to or dry_run or theme):
         raise click.UsageError("--resume takes no --to, --dry-run or --theme")
-    run_send(
-        state, now=datetime.now(UTC), theme=theme, to=to, dry_run=dry_run, resume_only=resume
-    )
+    run_send(state, now=datetime.now(UTC), theme=theme, to=to, dry_run=dry_run, resume_only=resume)
 
 
 @main.command()
@@ -555,8 +553,8 @@ def subscribers_list(state: Context) -> None:
 @subscribers.command("add")
 @click.argument("email")
 @click.option("--name", help="The subscriber's name.")
-@click.option("--themes", help="Theme keys separated by commas (\"\": everything).")
-@click.option("--language", help="ko or en (\"\": the site's).")
+@click.option("--themes", help='Theme keys separated by commas ("": everything).')
+@click.option("--language", help='ko or en ("": the site\'s).')
 @click.option("--paused/--active", default=None, help="Pause or resume their digests.")
 @pass_ctx
 def subscribers_add(

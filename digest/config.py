@@ -241,8 +241,8 @@ def _convert(tp: Any, value: Any, where: str, path: Path) -> Any:
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
         return _convert(inner[0], value, where, path)
-    if is_dataclass(tp):
-        return _build(tp, value, where, path)  # type: ignore[type-var]
+    if isinstance(tp, type) and is_dataclass(tp):
+        return _build(tp, value, where, path)
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"{path}: {where!r} must be a list")

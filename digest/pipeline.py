@@ -25,7 +25,11 @@ from digest.summarize import SummaryRequest, summarize_batch
 from digest.text.lang import detect_language
 
 LABELS = {
-    "ko": {"all": "새 글", "intro": "이번 주 새 글 {n}편을 골라 요약했습니다.", "digest": "다이제스트"},
+    "ko": {
+        "all": "새 글",
+        "intro": "이번 주 새 글 {n}편을 골라 요약했습니다.",
+        "digest": "다이제스트",
+    },
     "en": {"all": "New posts", "intro": "{n} new posts this week, summarized.", "digest": "digest"},
 }
 

@@ -299,7 +299,8 @@ class Store:
         try:
             metadata.create_all(engine)
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"{engine.url}: cannot open the store: {exc.orig or exc}") from None
+            reason = getattr(exc, "orig", None) or exc
+            raise StoreError(f"{engine.url}: cannot open the store: {reason}") from None
         return cls(engine)
 
     def close(self) -> None:
@@ -695,8 +696,9 @@ class Store:
                 suppressions.c.reason.label("suppressed"),
             )
             .select_from(
-                deliveries.outerjoin(subscribers, subscribers.c.email == deliveries.c.email)
-                .outerjoin(suppressions, suppressions.c.email == deliveries.c.email)
+                deliveries.outerjoin(
+                    subscribers, subscribers.c.email == deliveries.c.email
+                ).outerjoin(suppressions, suppressions.c.email == deliveries.c.email)
             )
             .where(
                 deliveries.c.digest_id.in_(list(digest_ids)),
@@ -767,7 +769,7 @@ class Store:
 
     def latest_edition(self) -> str | None:
         with self.begin() as conn:
-            return conn.execute(  # type: ignore[no-any-return]
+            return conn.execute(
                 sa.select(digests.c.edition).order_by(digests.c.created.desc()).limit(1)
             ).scalar()
 
@@ -811,8 +813,9 @@ class Store:
         """(reason, detail, when) if `email` is on the suppression list."""
         with self.begin() as conn:
             row = conn.execute(
-                sa.select(suppressions.c.reason, suppressions.c.detail, suppressions.c.created)
-                .where(suppressions.c.email == email)
+                sa.select(
+                    suppressions.c.reason, suppressions.c.detail, suppressions.c.created
+                ).where(suppressions.c.email == email)
             ).first()
         return None if row is None else (str(row[0]), str(row[1]), row[2])
 

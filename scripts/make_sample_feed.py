@@ -297,7 +297,7 @@ def build_feed(
     """Serialize seed posts (by 0-based seed index, newest first) as an Atom 1.0 document."""
     if len(seed.posts) != len(POSTS):
         raise ValueError(f"seed has {len(seed.posts)} posts, metadata table has {len(POSTS)}")
-    for i, (post, meta) in enumerate(zip(seed.posts, POSTS)):
+    for i, (post, meta) in enumerate(zip(seed.posts, POSTS, strict=True)):
         if not post.title.startswith(meta.title_prefix):
             raise ValueError(f"post {i + 1}: {post.title!r} does not match {meta.title_prefix!r}")
     dates = publish_dates(len(seed.posts))
