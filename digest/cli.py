@@ -279,16 +279,11 @@ def serve(state: Context, host: str | None, port: int | None) -> None:
 
 
 def sync_subscribers(state: Context) -> None:
-    """Add the new addresses of the lists in `subscribers.files` (bad rows reported and
-    skipped); existing subscribers keep what they chose on the preferences page."""
-    from digest.subscribers import parse_subscribers
+    """Add the new addresses of `subscribers.files`; bad rows are reported and skipped."""
+    from digest.subscribers import sync_list_files
 
-    keys = [t.key for t in state.config.themes]
-    for path in state.config.subscribers.files:
-        parsed = parse_subscribers(path, keys)
-        for problem in parsed.problems:
-            click.echo(f"warning: {problem}; row skipped", err=True)
-        state.store.upsert_subscribers(parsed.subscribers, update_existing=False)
+    for problem in sync_list_files(state.config, state.store):
+        click.echo(f"warning: {problem}; row skipped", err=True)
 
 
 @contextmanager

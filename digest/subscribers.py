@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 
+from digest.config import Config
 from digest.errors import SubscriberError
 from digest.store import Store, StoredSubscriber, WebStore
 
@@ -230,3 +231,19 @@ def describe_subscriber(store: Store, email: str, timezone: str = "UTC") -> list
     for row in history:
         lines.append(f"  {when(row['updated'])}  {row['status']:8}  {row['subject']}")
     return lines
+
+
+def sync_list_files(config: Config, store: Store) -> list[str]:
+    """Add the new addresses of the lists in `subscribers.files`, before a send.
+
+    Subscribers already in the store keep what they chose on the preferences page (a list
+    file never overwrites it; `digest subscribers import` does, on purpose), and suppressed
+    addresses are never re-subscribed. Returns the bad rows, as `file:line: reason`.
+    """
+    keys = [t.key for t in config.themes]
+    problems: list[str] = []
+    for path in config.subscribers.files:
+        parsed = parse_subscribers(path, keys)
+        problems.extend(parsed.problems)
+        store.upsert_subscribers(parsed.subscribers, update_existing=False)
+    return problems

@@ -277,15 +277,11 @@ def _log_ingest(
 
 
 def sync_subscribers(config: Config, store: Store) -> None:
-    """Upsert the lists named in `subscribers.files`; bad rows are logged and skipped."""
-    from digest.subscribers import parse_subscribers
+    """Add new addresses from `subscribers.files`; bad rows are logged and skipped."""
+    from digest.subscribers import sync_list_files
 
-    keys = [t.key for t in config.themes]
-    for path in config.subscribers.files:
-        parsed = parse_subscribers(path, keys)
-        for problem in parsed.problems:
-            log_event("subscriber_skipped", logging.WARNING, problem=problem)
-        store.upsert_subscribers(parsed.subscribers)
+    for problem in sync_list_files(config, store):
+        log_event("subscriber_skipped", logging.WARNING, problem=problem)
 
 
 def plan_run(config: Config, store: Store, sched: ScheduleConfig, now: datetime) -> Plan:
