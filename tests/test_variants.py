@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import digest.store
+import digest.store.content
+import digest.store.delivery
 from digest.compose.render import RenderedDigest, Renderer
 from digest.config import Config, load_config
 from digest.models import Digest, Post
@@ -168,7 +169,8 @@ class Clock:
             def now(cls_, tz: object = None) -> FakeDatetime:  # type: ignore[override]
                 return cls.now  # type: ignore[return-value]
 
-        monkeypatch.setattr(digest.store, "datetime", FakeDatetime)
+        for module in (digest.store.content, digest.store.delivery):
+            monkeypatch.setattr(module, "datetime", FakeDatetime)
         return cls
 
 

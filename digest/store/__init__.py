@@ -1,0 +1,179 @@
+"""The store: one SQL database (SQLite by default) through SQLAlchemy Core.
+
+It holds posts, cached summaries, subscribers and suppressions, digests with the posts each
+section carried, and one delivery row per (digest, recipient). The schema is created on first
+use. Times are stored as timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from digest.store.content import ContentStore
+from digest.store.delivery import DeliveryStore
+from digest.store.records import (
+    ArchivedDigest,
+    DueDelivery,
+    SchedulerLock,
+    ScheduleRun,
+    StoredDigest,
+    StoredSubscriber,
+)
+from digest.store.scheduling import ScheduleStore
+from digest.store.tables import (
+    _MARK_SENT,
+    _SETTLE,
+    SHARDS,
+    UTCDateTime,
+    _in_shard,
+    deliveries,
+    digest_posts,
+    digests,
+    fetch_state,
+    metadata,
+    posts,
+    schedule_runs,
+    scheduler_lock,
+    seen_posts,
+    source_state,
+    subscribers,
+    summaries,
+    suppressions,
+)
+
+
+class Store(ContentStore, DeliveryStore, ScheduleStore):
+    """Thin, typed access to the database. Every method is one short transaction."""
+
+
+class WebStore(Store):
+    """What the subscriber pages and the archive need beyond `Store`."""
+
+    def subscriber(self, email: str) -> StoredSubscriber | None:
+        with self.begin() as conn:
+            r = conn.execute(sa.select(subscribers).where(subscribers.c.email == email)).first()
+        if r is None:
+            return None
+        return StoredSubscriber(r.email, r.name, tuple(r.themes), r.language, r.status)
+
+    def suppression(self, email: str) -> str | None:
+        """Why `email` is suppressed (unsubscribed, bounced, complained), or None."""
+        with self.begin() as conn:
+            reason = conn.execute(
+                sa.select(suppressions.c.reason).where(suppressions.c.email == email)
+            ).scalar_one_or_none()
+        return None if reason is None else str(reason)
+
+    def set_preferences(self, email: str, themes: Iterable[str], status: str) -> bool:
+        """The subscriber's own themes and status (active or paused); False if not possible.
+
+        A suppressed address stays suppressed: only `resubscribe` lifts an unsubscribe.
+        """
+        if status not in ("active", "paused"):
+            raise ValueError(status)
+        with self.begin() as conn:
+            if conn.execute(
+                sa.select(suppressions.c.email).where(suppressions.c.email == email)
+            ).first():
+                return False
+            result = conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email == email)
+                .values(themes=list(themes), status=status, updated=datetime.now(UTC))
+            )
+        return bool(result.rowcount)
+
+    def resubscribe(self, email: str) -> bool:
+        """Lift the subscriber's own unsubscribe (never a bounce or complaint)."""
+        with self.begin() as conn:
+            result = conn.execute(
+                suppressions.delete().where(
+                    suppressions.c.email == email, suppressions.c.reason == "unsubscribed"
+                )
+            )
+            if not result.rowcount:
+                return False
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email == email)
+                .values(status="active", updated=datetime.now(UTC))
+            )
+        return True
+
+    def archived_digests(self) -> list[ArchivedDigest]:
+        """Every sent digest, newest first, with the section keys it carried."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(
+                    digests.c.id,
+                    digests.c.edition,
+                    digests.c.issue_number,
+                    digests.c.variant,
+                    digests.c.theme,
+                    digests.c.subject,
+                    digests.c.sent,
+                )
+                .where(digests.c.sent.is_not(None))
+                .order_by(digests.c.sent.desc(), digests.c.id)
+            ).all()
+            carried: dict[str, set[str]] = {}
+            for digest_id, section in conn.execute(
+                sa.select(digest_posts.c.digest_id, digest_posts.c.section).distinct()
+            ):
+                carried.setdefault(digest_id, set()).add(section)
+        return [
+            ArchivedDigest(
+                id=r.id,
+                edition=r.edition,
+                issue_number=r.issue_number,
+                variant=r.variant,
+                theme=r.theme,
+                subject=r.subject,
+                sent=r.sent,
+                sections=tuple(sorted(carried.get(r.id, ()))),
+            )
+            for r in rows
+        ]
+
+    def archived_content(self, digest_id: str) -> tuple[str, str] | None:
+        """(html, text) of a sent digest, placeholders left in; None if unknown or unsent."""
+        with self.begin() as conn:
+            row = conn.execute(
+                sa.select(digests.c.html, digests.c.text).where(
+                    digests.c.id == digest_id, digests.c.sent.is_not(None)
+                )
+            ).first()
+        return None if row is None else (str(row.html), str(row.text))
+
+
+__all__ = [
+    "SHARDS",
+    "_MARK_SENT",
+    "_SETTLE",
+    "ArchivedDigest",
+    "DueDelivery",
+    "ScheduleRun",
+    "SchedulerLock",
+    "Store",
+    "StoredDigest",
+    "StoredSubscriber",
+    "UTCDateTime",
+    "WebStore",
+    "_in_shard",
+    "deliveries",
+    "digest_posts",
+    "digests",
+    "fetch_state",
+    "metadata",
+    "posts",
+    "schedule_runs",
+    "scheduler_lock",
+    "seen_posts",
+    "source_state",
+    "subscribers",
+    "summaries",
+    "suppressions",
+]

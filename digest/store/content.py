@@ -1,0 +1,337 @@
+"""Posts, sources, cached summaries, subscribers and suppressions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from digest.models import Post, Summary
+from digest.store.base import StoreBase
+from digest.store.records import (
+    StoredSubscriber,
+)
+from digest.store.tables import (
+    deliveries,
+    fetch_state,
+    posts,
+    seen_posts,
+    source_state,
+    subscribers,
+    summaries,
+    suppressions,
+)
+
+
+class ContentStore(StoreBase):
+    # -- sources and posts ---------------------------------------------------------------
+
+    def replay_shift(self, source: str) -> float | None:
+        with self.begin() as conn:
+            row = conn.execute(
+                sa.select(source_state.c.replay_shift).where(source_state.c.name == source)
+            ).first()
+        return None if row is None else row[0]
+
+    def record_source(
+        self, source: str, *, ok: bool, error: str = "", replay_shift: float | None = None
+    ) -> None:
+        now = datetime.now(UTC)
+        with self.begin() as conn:
+            exists = conn.execute(
+                sa.select(source_state.c.name).where(source_state.c.name == source)
+            ).first()
+            values: dict[str, Any] = {"last_error": error or None}
+            if ok:
+                values["last_ok"] = now
+            if replay_shift is not None:
+                values["replay_shift"] = replay_shift
+            if exists:
+                conn.execute(
+                    source_state.update().where(source_state.c.name == source).values(**values)
+                )
+            else:
+                conn.execute(source_state.insert().values(name=source, **values))
+
+    def source_ingested_before(self, source: str) -> bool:
+        """True once an ingest of `source` has succeeded."""
+        with self.begin() as conn:
+            row = conn.execute(
+                sa.select(source_state.c.last_ok).where(source_state.c.name == source)
+            ).first()
+        return row is not None and row[0] is not None
+
+    def fetch_validators(self, url: str) -> tuple[str, str]:
+        """(etag, last_modified) stored for `url`; empty strings when none."""
+        with self.begin() as conn:
+            row = conn.execute(
+                sa.select(fetch_state.c.etag, fetch_state.c.last_modified).where(
+                    fetch_state.c.url == url
+                )
+            ).first()
+        return ("", "") if row is None else (row[0], row[1])
+
+    def save_fetch_validators(self, url: str, etag: str, last_modified: str) -> None:
+        with self.begin() as conn:
+            conn.execute(fetch_state.delete().where(fetch_state.c.url == url))
+            if etag or last_modified:
+                conn.execute(
+                    fetch_state.insert().values(
+                        url=url, etag=etag, last_modified=last_modified, updated=datetime.now(UTC)
+                    )
+                )
+
+    def mark_seen(self, source: str, keys: Iterable[str]) -> None:
+        now = datetime.now(UTC)
+        with self.begin() as conn:
+            known = {
+                r[0]
+                for r in conn.execute(
+                    sa.select(seen_posts.c.key).where(seen_posts.c.source == source)
+                )
+            }
+            rows = [{"key": k, "source": source, "seen": now} for k in keys if k not in known]
+            if rows:
+                conn.execute(seen_posts.insert(), rows)
+
+    def seen_keys(self, source: str) -> set[str]:
+        with self.begin() as conn:
+            return {
+                r[0]
+                for r in conn.execute(
+                    sa.select(seen_posts.c.key).where(seen_posts.c.source == source)
+                )
+            }
+
+    def upsert_posts(self, items: Iterable[tuple[Post, str]]) -> tuple[int, int, int]:
+        """Insert or update posts; returns (new, updated, unchanged) counts."""
+        new = updated = unchanged = 0
+        now = datetime.now(UTC)
+        with self.begin() as conn:
+            for post, content_hash in items:
+                row = conn.execute(
+                    sa.select(posts.c.content_hash).where(posts.c.key == post.key)
+                ).first()
+                values = _post_values(post) | {"content_hash": content_hash, "last_seen": now}
+                if row is None:
+                    conn.execute(posts.insert().values(key=post.key, first_seen=now, **values))
+                    new += 1
+                elif row[0] != content_hash:
+                    # An edit updates the post in place; its publication date (and thus its
+                    # "newness") stays what it was.
+                    values.pop("published")
+                    conn.execute(posts.update().where(posts.c.key == post.key).values(**values))
+                    updated += 1
+                else:
+                    conn.execute(
+                        posts.update().where(posts.c.key == post.key).values(last_seen=now)
+                    )
+                    unchanged += 1
+        return new, updated, unchanged
+
+    def posts_since(self, since: datetime, until: datetime) -> list[Post]:
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(posts)
+                .where(posts.c.published > since, posts.c.published <= until)
+                .order_by(posts.c.published.desc())
+            ).all()
+        return [_row_to_post(r) for r in rows]
+
+    def get_post(self, key: str) -> Post | None:
+        with self.begin() as conn:
+            row = conn.execute(sa.select(posts).where(posts.c.key == key)).first()
+        return None if row is None else _row_to_post(row)
+
+    def count_posts(self) -> int:
+        with self.begin() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(posts)).scalar_one())
+
+    # -- summaries -----------------------------------------------------------------------
+
+    def cached_summary(self, cache_key: str) -> Summary | None:
+        with self.begin() as conn:
+            row = conn.execute(
+                sa.select(summaries).where(summaries.c.cache_key == cache_key)
+            ).first()
+        if row is None:
+            return None
+        return Summary(row.language, tuple(row.sentences), row.algorithm)
+
+    def cache_summary(self, cache_key: str, summary: Summary) -> None:
+        with self.begin() as conn:
+            conn.execute(summaries.delete().where(summaries.c.cache_key == cache_key))
+            conn.execute(
+                summaries.insert().values(
+                    cache_key=cache_key,
+                    language=summary.language,
+                    sentences=list(summary.sentences),
+                    algorithm=summary.algorithm,
+                    created=datetime.now(UTC),
+                )
+            )
+
+    # -- subscribers ---------------------------------------------------------------------
+
+    def upsert_subscribers(
+        self, rows: Iterable[StoredSubscriber], *, update_existing: bool = True
+    ) -> tuple[int, int, int]:
+        """Insert or update subscribers; suppressed addresses are skipped.
+
+        With `update_existing=False` (the automatic sync of `subscribers.files` before each
+        send) only new addresses are added: choices a subscriber saved on the preferences page
+        are never overwritten by a list file. Returns (added, updated, suppressed_skipped).
+        """
+        added = updated = skipped = 0
+        now = datetime.now(UTC)
+        with self.begin() as conn:
+            suppressed = {r[0] for r in conn.execute(sa.select(suppressions.c.email))}
+            for sub in rows:
+                if sub.email in suppressed:
+                    skipped += 1
+                    continue
+                values = {
+                    "name": sub.name,
+                    "themes": list(sub.themes),
+                    "language": sub.language,
+                    "status": sub.status,
+                    "updated": now,
+                }
+                exists = conn.execute(
+                    sa.select(subscribers.c.email).where(subscribers.c.email == sub.email)
+                ).first()
+                if exists and not update_existing:
+                    continue
+                if exists:
+                    conn.execute(
+                        subscribers.update()
+                        .where(subscribers.c.email == sub.email)
+                        .values(**values)
+                    )
+                    updated += 1
+                else:
+                    conn.execute(
+                        subscribers.insert().values(email=sub.email, created=now, **values)
+                    )
+                    added += 1
+        return added, updated, skipped
+
+    def subscribers(self, *, active_only: bool = False) -> list[StoredSubscriber]:
+        query = sa.select(subscribers).order_by(subscribers.c.email)
+        if active_only:
+            query = query.where(
+                subscribers.c.status == "active",
+                subscribers.c.email.not_in(sa.select(suppressions.c.email)),
+            )
+        with self.begin() as conn:
+            rows = conn.execute(query).all()
+        return [
+            StoredSubscriber(r.email, r.name, tuple(r.themes), r.language, r.status) for r in rows
+        ]
+
+    def suppress(self, email: str, reason: str, detail: str = "") -> None:
+        with self.begin() as conn:
+            conn.execute(suppressions.delete().where(suppressions.c.email == email))
+            conn.execute(
+                suppressions.insert().values(
+                    email=email, reason=reason, detail=detail, created=datetime.now(UTC)
+                )
+            )
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email == email)
+                .values(status=reason, updated=datetime.now(UTC))
+            )
+
+    def suppressed(self) -> dict[str, str]:
+        with self.begin() as conn:
+            return {r.email: r.reason for r in conn.execute(sa.select(suppressions))}
+
+    # -- subscriber records and bounces (digest subscribers show, digest bounces) ----------
+
+    def suppression_record(self, email: str) -> tuple[str, str, datetime] | None:
+        """(reason, detail, when) if `email` is on the suppression list."""
+        with self.begin() as conn:
+            row = conn.execute(
+                sa.select(
+                    suppressions.c.reason, suppressions.c.detail, suppressions.c.created
+                ).where(suppressions.c.email == email)
+            ).first()
+        return None if row is None else (str(row[0]), str(row[1]), row[2])
+
+    def recipients_by_message_id(self, message_ids: Iterable[str]) -> dict[str, str]:
+        """Message-ID (with angle brackets) -> the recipient it was sent to."""
+        wanted = sorted(set(message_ids))
+        found: dict[str, str] = {}
+        with self.begin() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    sa.select(deliveries.c.message_id, deliveries.c.email).where(
+                        deliveries.c.message_id.in_(wanted[start : start + 500])
+                    )
+                )
+                found.update({r[0]: r[1] for r in rows})
+        return found
+
+    def known_addresses(self, emails: Iterable[str]) -> dict[str, str]:
+        """Lowercased address -> the stored form, for addresses that are subscribers or
+        were sent a digest (compared case-insensitively)."""
+        wanted = sorted({e.lower() for e in emails})
+        found: dict[str, str] = {}
+        with self.begin() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                for column in (subscribers.c.email, deliveries.c.email):
+                    rows = conn.execute(
+                        sa.select(column).distinct().where(sa.func.lower(column).in_(chunk))
+                    )
+                    for (email,) in rows:
+                        found.setdefault(email.lower(), email)
+        return found
+
+
+def _post_values(post: Post) -> dict[str, Any]:
+    return {
+        "source": post.source,
+        "guid": post.guid,
+        "url": post.url,
+        "title": post.title,
+        "author": post.author,
+        "published": post.published,
+        "updated": post.updated,
+        "tags": list(post.tags),
+        "text": post.text,
+        "description": post.description,
+        "image": post.image,
+        "image_alt": post.image_alt,
+        "language": post.language,
+        "reactions": post.reactions,
+        "comments": post.comments,
+    }
+
+
+def _row_to_post(row: Any) -> Post:
+    return Post(
+        source=row.source,
+        guid=row.guid,
+        url=row.url,
+        title=row.title,
+        text=row.text,
+        published=row.published,
+        author=row.author,
+        updated=row.updated,
+        tags=tuple(row.tags),
+        description=row.description,
+        image=row.image,
+        image_alt=row.image_alt,
+        language=row.language,
+        reactions=row.reactions,
+        comments=row.comments,
+    )
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,299 @@
+"""Digests and one delivery row per (digest, recipient)."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from digest.errors import StoreError
+from digest.store.base import StoreBase
+from digest.store.records import (
+    DueDelivery,
+    StoredDigest,
+)
+from digest.store.tables import (
+    _MARK_SENT,
+    _SETTLE,
+    SHARDS,
+    UTCDateTime,
+    _in_shard,
+    deliveries,
+    digest_posts,
+    digests,
+    subscribers,
+    suppressions,
+)
+
+
+class DeliveryStore(StoreBase):
+    # -- digests and deliveries ----------------------------------------------------------
+
+    def next_issue_number(self) -> int:
+        with self.begin() as conn:
+            count = conn.execute(
+                sa.select(sa.func.count(sa.distinct(digests.c.edition)))
+            ).scalar_one()
+        return int(count) + 1
+
+    def last_sent(self, section: str) -> datetime | None:
+        """When a digest that carried `section` was last composed for sending (None: never).
+
+        A digest counts from the moment its delivery rows are written, before the first copy
+        goes out: a resumed send finishes it, and the next edition never repeats its posts.
+        """
+        with self.begin() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(digests.c.created, type_=UTCDateTime))
+                .select_from(digests.join(digest_posts))
+                .where(digest_posts.c.section == section)
+            ).scalar_one()
+        return value  # type: ignore[no-any-return]
+
+    def sent_post_keys(self, section: str) -> set[str]:
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(digest_posts.c.post_key)
+                .select_from(digests.join(digest_posts))
+                .where(digest_posts.c.section == section)
+            )
+            return {r[0] for r in rows}
+
+    def record_digest(
+        self,
+        *,
+        digest_id: str,
+        edition: str,
+        issue_number: int,
+        variant: str,
+        theme: str | None,
+        subject: str,
+        sections: dict[str, list[str]],
+        recipients: Iterable[tuple[str, str]],
+        html: str = "",
+        text: str = "",
+    ) -> None:
+        """Write the digest, its posts and one pending delivery per (email, message_id)."""
+        now = datetime.now(UTC)
+        with self.begin() as conn:
+            conn.execute(
+                digests.insert().values(
+                    id=digest_id,
+                    edition=edition,
+                    issue_number=issue_number,
+                    variant=variant,
+                    theme=theme,
+                    subject=subject,
+                    created=now,
+                    html=html,
+                    text=text,
+                )
+            )
+            conn.execute(
+                digest_posts.insert(),
+                [
+                    {"digest_id": digest_id, "section": section, "post_key": key}
+                    for section, keys in sections.items()
+                    for key in keys
+                ],
+            )
+            # Every recipient's row is written, pending, before the first message goes out;
+            # in chunks, so 100,000 recipients never sit in memory at once.
+            chunk: list[dict[str, Any]] = []
+            for email, message_id in recipients:
+                chunk.append(
+                    {
+                        "digest_id": digest_id,
+                        "email": email,
+                        "message_id": message_id,
+                        "status": "pending",
+                        "reply": "",
+                        "attempts": 0,
+                        "updated": now,
+                        "shard": zlib.crc32(email.encode()) % SHARDS,
+                    }
+                )
+                if len(chunk) >= 5000:
+                    conn.execute(deliveries.insert(), chunk)
+                    chunk = []
+            if chunk:
+                conn.execute(deliveries.insert(), chunk)
+
+    def settle_delivery(
+        self,
+        digest_id: str,
+        email: str,
+        status: str,
+        reply: str,
+        next_try: datetime | None = None,
+    ) -> None:
+        """Record the server's answer for one recipient: one short transaction, committed
+        before the next message goes out. On the hot path of a send, so the statements are
+        prepared once and run on a connection kept for that purpose."""
+        now = datetime.now(UTC)
+        stamp = UTCDateTime().process_bind_param
+        conn = self._settle_conn()
+        try:
+            conn.execute(
+                _SETTLE,
+                {
+                    "status": status,
+                    "reply": reply,
+                    "next_try": stamp(next_try, None),
+                    "updated": stamp(now, None),
+                    "digest_id": digest_id,
+                    "email": email,
+                },
+            )
+            if status == "sent" and digest_id not in self._marked_sent:
+                conn.execute(_MARK_SENT, {"sent": stamp(now, None), "digest_id": digest_id})
+                self._marked_sent.add(digest_id)
+            conn.commit()
+        except sa.exc.OperationalError as exc:
+            conn.rollback()
+            raise StoreError(f"{self.engine.url}: {exc.orig}") from None
+
+    def _settle_conn(self) -> Connection:
+        if self._settle is None:
+            self._settle = self.engine.connect()
+        return self._settle
+
+    def due_deliveries(
+        self,
+        digest_ids: Sequence[str],
+        now: datetime,
+        *,
+        after: tuple[str, str] = ("", ""),
+        limit: int = 500,
+        shard: tuple[int, int] | None = None,
+    ) -> list[DueDelivery]:
+        """A page of rows still to send (pending, or deferred and due), ordered by
+        (digest, email) after `after`: recipients stream, the whole list is never loaded."""
+        due = sa.or_(
+            deliveries.c.status == "pending",
+            sa.and_(deliveries.c.status == "deferred", deliveries.c.next_try <= now),
+        )
+        query = (
+            sa.select(
+                deliveries.c.digest_id,
+                deliveries.c.email,
+                deliveries.c.message_id,
+                deliveries.c.attempts,
+                sa.func.coalesce(subscribers.c.name, "").label("name"),
+                suppressions.c.reason.label("suppressed"),
+            )
+            .select_from(
+                deliveries.outerjoin(
+                    subscribers, subscribers.c.email == deliveries.c.email
+                ).outerjoin(suppressions, suppressions.c.email == deliveries.c.email)
+            )
+            .where(
+                deliveries.c.digest_id.in_(list(digest_ids)),
+                due,
+                sa.tuple_(deliveries.c.digest_id, deliveries.c.email) > sa.tuple_(*after),
+                _in_shard(shard),
+            )
+            .order_by(deliveries.c.digest_id, deliveries.c.email)
+            .limit(limit)
+        )
+        with self.begin() as conn:
+            return [DueDelivery(*row) for row in conn.execute(query)]
+
+    def next_retry(
+        self, digest_ids: Sequence[str], shard: tuple[int, int] | None = None
+    ) -> datetime | None:
+        with self.begin() as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(deliveries.c.next_try, type_=UTCDateTime)).where(
+                    deliveries.c.digest_id.in_(list(digest_ids)),
+                    deliveries.c.status == "deferred",
+                    _in_shard(shard),
+                )
+            ).scalar_one()
+        return value  # type: ignore[no-any-return]
+
+    def unfinished_editions(self) -> list[str]:
+        """Editions with recipients still pending or deferred, oldest first."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(digests.c.edition, sa.func.min(digests.c.created))
+                .select_from(digests.join(deliveries))
+                .where(deliveries.c.status.in_(("pending", "deferred")))
+                .group_by(digests.c.edition)
+                .order_by(sa.func.min(digests.c.created))
+            )
+            return [r[0] for r in rows]
+
+    def edition_digests(self, edition: str) -> list[StoredDigest]:
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(
+                    digests.c.id,
+                    digests.c.edition,
+                    digests.c.issue_number,
+                    digests.c.variant,
+                    digests.c.theme,
+                    digests.c.subject,
+                    digests.c.created,
+                    digests.c.html,
+                    digests.c.text,
+                )
+                .where(digests.c.edition == edition)
+                .order_by(digests.c.id)
+            )
+            return [StoredDigest(*r) for r in rows]
+
+    def sent_since(self, since: datetime) -> int:
+        """Messages accepted by the server since `since` (for hourly and daily limits)."""
+        with self.begin() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(
+                        deliveries.c.status == "sent", deliveries.c.updated >= since
+                    )
+                ).scalar_one()
+            )
+
+    def latest_edition(self) -> str | None:
+        with self.begin() as conn:
+            return conn.execute(
+                sa.select(digests.c.edition).order_by(digests.c.created.desc()).limit(1)
+            ).scalar()
+
+    def failures(self, edition: str, limit: int = 50) -> list[tuple[str, str, str]]:
+        """(email, status, reply) of recipients not (yet) sent, worst first."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(deliveries.c.email, deliveries.c.status, deliveries.c.reply)
+                .select_from(deliveries.join(digests))
+                .where(digests.c.edition == edition, deliveries.c.status != "sent")
+                .order_by(deliveries.c.status, deliveries.c.email)
+                .limit(limit)
+            )
+            return [(r[0], r[1], r[2]) for r in rows]
+
+    def delivery_counts(self, edition: str | None = None) -> dict[str, int]:
+        query = sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
+        if edition:
+            query = query.select_from(deliveries.join(digests)).where(digests.c.edition == edition)
+        with self.begin() as conn:
+            return {status: int(n) for status, n in conn.execute(query)}
+
+    def deliveries_for(self, email: str) -> list[dict[str, Any]]:
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(
+                    deliveries.c.digest_id,
+                    deliveries.c.status,
+                    deliveries.c.updated,
+                    digests.c.subject,
+                )
+                .select_from(deliveries.join(digests))
+                .where(deliveries.c.email == email)
+                .order_by(deliveries.c.updated)
+            ).all()
+        return [dict(r._mapping) for r in rows]
