@@ -430,7 +430,9 @@ def run_send(
             if edition is None or edition_id != edition.id:
                 label += " (resumed)"
             _report(label, report, where)
-            accepted = accepted and (report.sent > 0 or due == 0 or bool(report.limited))
+            # Failure means messages were handed to the server and none was accepted; retries
+            # that are not due yet, or a reached limit, are not failures.
+            accepted = accepted and (report.sent > 0 or report.done == 0 or bool(report.limited))
     if not accepted:
         _fail("no message was accepted")
 

@@ -141,7 +141,7 @@ class SelectionConfig:
 
 @dataclass(frozen=True)
 class SubscribersConfig:
-    files: tuple[Path, ...] = ()  # CSV lists imported (upserted) before every send
+    files: tuple[Path, ...] = ()  # CSV lists whose new addresses are added before every send
 
 
 @dataclass(frozen=True)

@@ -343,6 +343,11 @@ async def ingest_all(
 
         async def one(source: SourceConfig) -> SourceReport:
             async with semaphore:
-                return await ingest_source(source, store, now, client, lookback)
+                try:
+                    return await ingest_source(source, store, now, client, lookback)
+                except DigestError as exc:
+                    # A store error while saving one source (a locked database, say) is
+                    # that source's failure; the others still go in.
+                    return SourceReport(source.name, error=f"source {source.name!r}: {exc}")
 
         return list(await asyncio.gather(*(one(s) for s in config.sources)))

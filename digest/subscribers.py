@@ -243,7 +243,13 @@ def sync_list_files(config: Config, store: Store) -> list[str]:
     keys = [t.key for t in config.themes]
     problems: list[str] = []
     for path in config.subscribers.files:
-        parsed = parse_subscribers(path, keys)
+        try:
+            parsed = parse_subscribers(path, keys)
+        except SubscriberError as exc:
+            # A missing or unreadable list is reported; the subscribers already in the store
+            # still get their digest.
+            problems.append(str(exc))
+            continue
         problems.extend(parsed.problems)
         store.upsert_subscribers(parsed.subscribers, update_existing=False)
     return problems

@@ -74,3 +74,35 @@ def test_header_injection_is_impossible() -> None:
 def test_sender_must_be_an_address() -> None:
     with pytest.raises(ConfigError, match=r"site\.sender"):
         parse_sender("no address here")
+
+
+@pytest.mark.parametrize(
+    ("name", "address"),
+    [
+        ("Alexandra Morgan-Whitfield III", "alexandra.morgan-whitfield.third@example.org"),
+        ("김민지", "minji.kim.with.a.rather.long.mailbox.name@example.com"),
+        ("남궁 민지 알렉산드라 김", "someone.with.a.long.mailbox@example.com"),
+        ('Quoted "Nick" O\'Brien, Jr.', "nick@example.com"),
+        ("", "plain@example.com"),
+    ],
+)
+def test_long_and_non_ascii_display_names_parse_back(name: str, address: str) -> None:
+    data = build(Recipient(address, name))
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.isascii()
+    assert all(len(line) <= 78 for line in head.split(b"\r\n"))
+    msg = email.message_from_bytes(data, policy=policy.default)
+    to = msg["To"].addresses[0]
+    assert to.addr_spec == address
+    assert to.display_name == " ".join(name.split())
+    sender = msg["From"].addresses[0]
+    assert (sender.display_name, sender.addr_spec) == ("해봄의 아카이브", "digest@haebom.example")
+
+
+def test_very_long_names_stay_outside_the_address() -> None:
+    # Split over several encoded-words; the address stays a plain angle-addr after a fold.
+    data = build(Recipient("someone@example.com", "아주 긴 이름을 가진 구독자 " * 10))
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.isascii() and all(len(line) <= 78 for line in head.split(b"\r\n"))
+    msg = email.message_from_bytes(data, policy=policy.default)
+    assert msg["To"].addresses[0].addr_spec == "someone@example.com"

@@ -88,8 +88,24 @@ def encode_header(name: str, value: str) -> bytes:
     return f"{name}: {encoded}\r\n".encode("ascii")
 
 
-def encode_address(name: str, addr: str) -> str:
-    return formataddr((clean_header(name), addr), charset="utf-8")
+MAX_NAME = 200  # display names longer than this are cut: no header line can grow unbounded
+
+
+def encode_address_header(field: str, name: str, addr: str) -> bytes:
+    """`Field: Display Name <addr>` CRLF. A non-ASCII name becomes RFC 2047 encoded-words
+    (each within 75 characters), and a long header is folded before the angle address, so
+    the address itself is never inside an encoded-word."""
+    name = clean_header(name)[:MAX_NAME]
+    if not name:
+        return f"{field}: {addr}\r\n".encode("ascii")
+    if name.isascii():
+        display = formataddr((name, addr))
+        if len(field) + 2 + len(display) <= 76:
+            return f"{field}: {display}\r\n".encode("ascii")
+        phrase = display[: display.rindex(" <")]
+        return f"{field}: {phrase}\r\n <{addr}>\r\n".encode("ascii")
+    encoded = Header(name, "utf-8", header_name=field).encode(linesep="\r\n", maxlinelen=76)
+    return f"{field}: {encoded}\r\n <{addr}>\r\n".encode("ascii")
 
 
 def _qp(text: str) -> bytes:
@@ -142,17 +158,19 @@ class MessageTemplate:
         boundary = "=_digest_" + hashlib.sha256(digest_id.encode()).hexdigest()[:24]
         # "=_" can never occur in quoted-printable text, so the boundary is safe.
         shared = [
-            encode_header("From", encode_address(sender_name, sender_addr)),
+            encode_address_header("From", sender_name, sender_addr),
             encode_header("Subject", rendered.subject),
             f"Date: {format_datetime(date)}\r\n".encode("ascii"),
             encode_header("List-Id", f"{clean_header(list_id)} <digest.{self.domain}>"),
         ]
         if reply_to:
-            shared.append(encode_header("Reply-To", reply_to))
+            reply_name, reply_addr = parse_sender(reply_to)
+            shared.append(encode_address_header("Reply-To", reply_name, reply_addr))
         self.shared_headers = b"".join(shared)
         self.mime_head = (
             b"MIME-Version: 1.0\r\n"
-            b'Content-Type: multipart/alternative; boundary="' + boundary.encode() + b'"\r\n'
+            b"Content-Type: multipart/alternative;\r\n"
+            b' boundary="' + boundary.encode() + b'"\r\n'
             b"\r\n"
         )
         part = b'Content-Type: text/%s; charset="utf-8"\r\n'
@@ -185,7 +203,7 @@ class MessageTemplate:
         mid = self.message_id(email)
         headers = [
             self.shared_headers,
-            encode_header("To", encode_address(name, email)),
+            encode_address_header("To", name, email),
             f"Message-ID: {mid}\r\n".encode("ascii"),
         ]
         if unsubscribe:
