@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from digest.compose.message import Envelope, MessageTemplate, message_id, parse_sender
+from digest.compose.message import Envelope, MessageTemplate, parse_sender
 from digest.compose.render import RenderedDigest
 from digest.config import Config
 from digest.models import Recipient
@@ -66,7 +66,9 @@ class MessageFactory:
         return self._templates[digest_id]
 
     def message_id(self, variant: Variant, email: str) -> str:
-        return message_id(variant.digest.id, email, self.domain)
+        """The Message-ID the message will carry: from the very template that builds it."""
+        template = self.template(variant.digest.id, variant.rendered, variant.digest.created)
+        return template.message_id(email)
 
     def envelope(self, variant: Variant, sub: StoredSubscriber) -> Envelope:
         template = self.template(variant.digest.id, variant.rendered, variant.digest.created)

@@ -22,7 +22,6 @@ from digest.models import Digest, DigestItem, Post, Section, SiteInfo, Summary
 from digest.select import ALL, Pick, dedupe_sections, select_section, variant_key
 from digest.store import Store, StoredSubscriber
 from digest.summarize import SummaryRequest, summarize_batch
-from digest.text.lang import detect_language
 
 LABELS = {
     "ko": {
@@ -147,11 +146,11 @@ class Planner:
         if post.key not in self._summaries:
             self._summaries[post.key] = summarize_post(post, self.config, self.store)
         summary = self._summaries[post.key]
-        language = post.language or detect_language(post.text, self.config.site.language)
+        # The summary already carries the post's detected language.
         return DigestItem(
             post=post,
             summary=summary,
-            reading_minutes=reading_minutes(post.text, language),
+            reading_minutes=reading_minutes(post.text, post.language or summary.language),
             themes=tuple(themes),
             score=pick.score,
         )
