@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
 from digest.cli import main
-from digest.compose.render import RenderedDigest
-from digest.web.preview import preview_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,23 +94,6 @@ def test_preview_output_writes_the_digest(config_path: Path, tmp_path: Path) -> 
 def test_preview_without_posts_says_so(config_path: Path, tmp_path: Path) -> None:
     code, out = invoke(config_path, "preview", "--output", str(tmp_path / "x.html"))
     assert code == 1 and "nothing new to preview" in out
-
-
-def test_preview_app_renders_on_each_request() -> None:
-    calls: list[int] = []
-
-    def render() -> RenderedDigest:
-        calls.append(1)
-        return RenderedDigest("제목", f"<html>call {len(calls)}</html>", "text", "pre")
-
-    async def fetch() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=preview_app(render))
-        async with httpx.AsyncClient(transport=transport, base_url="http://preview") as client:
-            return [await client.get(path) for path in ("/", "/", "/text")]
-
-    first, second, text = asyncio.run(fetch())
-    assert first.text == "<html>call 1</html>" and second.text == "<html>call 2</html>"
-    assert text.text == "text"
 
 
 def test_subscribers_import_reports_bad_rows(config_path: Path, tmp_path: Path) -> None:

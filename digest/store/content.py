@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -331,7 +330,3 @@ def _row_to_post(row: Any) -> Post:
         reactions=row.reactions,
         comments=row.comments,
     )
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)

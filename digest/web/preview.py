@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import email
-import html
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,7 +33,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from digest.compose.message import Envelope, parse_sender
@@ -496,45 +495,3 @@ def _smtp_label(config: Config) -> str:
     if config.smtp.embedded:
         return f"the embedded catcher (Maildir {config.smtp.maildir})"
     return f"{config.smtp.host}:{config.smtp.port}"
-
-
-# -- the bare digest ------------------------------------------------------------------------------
-
-RenderFn = Callable[[], RenderedDigest | None]
-
-
-def preview_app(render: RenderFn) -> Starlette:
-    """The rendered digest alone, re-rendered per request: `/` (HTML) and `/text`.
-
-    Kept for scripts that want only the email; `digest preview` serves `editor_app`.
-    """
-
-    def current() -> RenderedDigest | Response:
-        try:
-            rendered = render()
-        except DigestError as exc:
-            return PlainTextResponse(f"cannot render the digest: {exc}", status_code=500)
-        if rendered is None:
-            return HTMLResponse(
-                "<!doctype html><meta charset=utf-8><title>digest preview</title>"
-                "<p>Nothing new to send: no posts selected for this digest.</p>"
-            )
-        return rendered
-
-    async def index(request: Request) -> Response:
-        result = current()
-        if isinstance(result, Response):
-            return result
-        return HTMLResponse(result.html, headers={"X-Digest-Subject": _ascii(result.subject)})
-
-    async def text(request: Request) -> Response:
-        result = current()
-        if isinstance(result, Response):
-            return result
-        return PlainTextResponse(result.text)
-
-    return Starlette(routes=[Route("/", index), Route("/text", text)])
-
-
-def _ascii(value: str) -> str:
-    return html.escape(value).encode("ascii", "xmlcharrefreplace").decode()
