@@ -32,8 +32,6 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from digest.config import parse_config  # noqa: E402
-from digest.ingest import ingest_all  # noqa: E402
-from digest.pipeline import MessageFactory, plan_edition, record_edition  # noqa: E402
 from digest.send.workers import deliver_in_workers  # noqa: E402
 from digest.store import Store, StoredSubscriber, subscribers  # noqa: E402
 
@@ -110,6 +108,11 @@ def add_subscribers(store: Store, n: int) -> None:
 async def plan(
     folder: Path, port: int, n: int, concurrency: int, dkim: Path | None, processes: int
 ):  # type: ignore[no-untyped-def]
+    # Imported here, not at the top: worker processes are spawned and import this module
+    # again, and must not pay for the NLP stack that only planning needs.
+    from digest.ingest import ingest_all
+    from digest.pipeline import MessageFactory, plan_edition, record_edition
+
     config = make_config(folder, port, concurrency, dkim, processes)
     store = Store.open(config.store.path)  # type: ignore[attr-defined]
     now = datetime.now(UTC)
