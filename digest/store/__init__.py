@@ -61,11 +61,8 @@ class WebStore(Store):
 
     def suppression(self, email: str) -> str | None:
         """Why `email` is suppressed (unsubscribed, bounced, complained), or None."""
-        with self.begin() as conn:
-            reason = conn.execute(
-                sa.select(suppressions.c.reason).where(suppressions.c.email == email)
-            ).scalar_one_or_none()
-        return None if reason is None else str(reason)
+        record = self.suppression_record(email)
+        return None if record is None else record[0]
 
     def set_preferences(self, email: str, themes: Iterable[str], status: str) -> bool:
         """The subscriber's own themes and status (active or paused); False if not possible.
