@@ -276,14 +276,14 @@ def test_one_kiwi_pass_per_text_and_one_batch_per_call(monkeypatch: pytest.Monke
     summarize(KOREAN_NEWS, title=KOREAN_TITLE, config=config)
     # One call analyses the body's paragraphs, each character once, giving sentences and
     # morphemes together; one more analyses the title.
-    assert [name for name, _ in calls] == ["split_into_sents", "tokenize"]
+    assert [name for name, _ in calls] == ["tokenize", "tokenize"]
     assert sum(map(len, calls[0][1])) <= len(KOREAN_NEWS)
     assert calls[1][1] == [KOREAN_TITLE]
     calls.clear()
     other = KOREAN_NEWS.replace("3조", "4조")
     summarize_many([(KOREAN_TITLE, KOREAN_NEWS), (KOREAN_TITLE, other)], config=config)
     # Two posts: still two calls, each a batch over both.
-    assert [name for name, _ in calls] == ["split_into_sents", "tokenize"]
+    assert [name for name, _ in calls] == ["tokenize", "tokenize"]
     assert sum(map(len, calls[0][1])) <= 2 * len(KOREAN_NEWS)
     assert len(calls[1][1]) == 2
 

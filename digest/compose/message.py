@@ -110,7 +110,8 @@ def encode_address_header(field: str, name: str, addr: str) -> bytes:
 
 def _qp(text: str) -> bytes:
     """Quoted-printable with CRLF line ends and soft breaks keeping lines within 76."""
-    data = text.replace("\r\n", "\n").encode("utf-8")
+    # A lone CR is a line break too: it must never reach the wire bare.
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
     return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
 
 

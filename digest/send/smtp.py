@@ -9,6 +9,7 @@ run retries it rather than dropping it.
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +20,26 @@ from digest.compose.message import Envelope
 from digest.config import SMTPConfig
 from digest.errors import SMTPConnectError
 from digest.send import Outcome
+
+_LINE_ENDINGS = re.compile(rb"\r\n|\n|\r(?!\n)")
+
+
+def wire_data(message: bytes) -> bytes:
+    """The DATA payload for `message`: CRLF line ends, dot-stuffed, ended by CRLF.CRLF.
+
+    What aiosmtplib's `data()` does with two regex passes over the whole message (about
+    2 ms for a 60 KB digest, most of a send's CPU), done with C byte operations: our
+    messages are built with CRLF line ends, so the regex runs only when a count finds a bare
+    CR or LF.
+    """
+    crlf = message.count(b"\r\n")
+    if message.count(b"\n") != crlf or message.count(b"\r") != crlf:
+        message = _LINE_ENDINGS.sub(b"\r\n", message)
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    if message.startswith(b"."):
+        message = b"." + message
+    return message.replace(b"\r\n.", b"\r\n..") + b".\r\n"
 
 
 def _reply(code: int, message: str) -> str:
@@ -163,14 +184,26 @@ class SMTPSender:
     ) -> aiosmtplib.SMTPResponse:
         """MAIL, RCPT, DATA for one recipient.
 
-        Not `sendmail`: our messages are already CRLF-terminated, so the SIZE is their length,
-        which spares a regex pass over every 60 KB message (aiosmtplib still normalizes and
-        dot-stuffs once in DATA).
+        Not `sendmail` nor `data`: both run regex passes over every 60 KB message (SIZE,
+        line endings, dot-stuffing) that cost more CPU than everything else in a send. The
+        payload is prepared by `wire_data` instead and written on the connection's protocol
+        after the server's 354, with the same timeout and the same errors as `data()`.
         """
         options = [f"SIZE={len(envelope.data)}"] if client.supports_extension("size") else []
         await client.mail(envelope.sender, options=options)
         await client.rcpt(envelope.recipient)
-        return await client.data(envelope.data)
+        payload = wire_data(envelope.data)
+        start = await client.execute_command(b"DATA")
+        if start.code != 354:
+            raise aiosmtplib.SMTPDataError(start.code, start.message)
+        protocol = client.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        protocol.write(payload)
+        reply = await protocol.read_response(timeout=self.timeout)
+        if reply.code != 250:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        return reply
 
     async def _reset(self, client: aiosmtplib.SMTP) -> None:
         try:

@@ -18,9 +18,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kiwipiepy import Kiwi
 
-# Nouns that may join into a compound when written without a space (인공+지능 -> 인공지능).
-# Kiwi splits most compounds; theme matching and ROUGE both want the word as the author wrote it.
-_NOUN_TAGS = frozenset({"NNG", "NNP"})
 # Light verbs and auxiliaries: they occur in nearly every sentence and carry no topic.
 _LIGHT_STEMS = frozenset(
     [
@@ -47,6 +44,9 @@ _QUOTE_OPEN = frozenset({"SSO"})
 _QUOTE_CLOSE = frozenset({"SSC"})
 _FINAL_PUNCT = frozenset({".", "?", "!", "…", "。", "？", "！"})
 _TRAILING_DOTS = re.compile(r"[.,]+$")
+# Where `_sentence_cuts` can cut at all: final punctuation, whitespace, then a non-word symbol
+# (an opening quote is one). A cheap test that spares the token walk for most sentences.
+_CUT_CANDIDATE = re.compile(r"[.?!…。？！]\s+[^\w\s]")
 
 
 @dataclass(frozen=True)
@@ -80,34 +80,61 @@ def _base_tag(tag: str) -> str:
     return tag.split("-", 1)[0]
 
 
+# Nouns that may join into a compound when written without a space (인공+지능 -> 인공지능).
+# Kiwi splits most compounds; theme matching and ROUGE both want the word as the author wrote it.
+# What `_content` does with a token, by its tag (tags are few, so each is classified once).
+_SKIP, _NOUN, _STEM, _ROOT, _LATIN, _NUMBER = range(6)
+_KIND_OF_BASE = {"NNG": _NOUN, "NNP": _NOUN, "VV": _STEM, "VA": _STEM, "XR": _ROOT}
+_KIND_OF_BASE |= {"SL": _LATIN, "SN": _NUMBER}
+_KINDS: dict[str, int] = {}
+
+
+def _kind(tag: str) -> int:
+    kind = _KINDS.get(tag)
+    if kind is None:
+        kind = _KINDS[tag] = _KIND_OF_BASE.get(_base_tag(tag), _SKIP)
+    return kind
+
+
 def _content(tokens: Sequence[Any]) -> list[str]:
-    """Content morphemes of one token run (one sentence or one short text)."""
+    """Content morphemes of one token run (one sentence or one short text).
+
+    On the hot path of every summary (tens of thousands of tokens a digest): one dict lookup
+    per token, and token attributes read only for the tokens that are kept."""
     out: list[str] = []
     compound = ""
     compound_end = -1
+    kinds = _KINDS
     for tok in tokens:
-        tag = _base_tag(tok.tag)
-        if tag in _NOUN_TAGS:
-            if compound and tok.start == compound_end:
+        tag = tok.tag
+        kind = kinds.get(tag)
+        if kind is None:
+            kind = _kind(tag)
+        if kind == _NOUN:
+            start = tok.start
+            if compound and start == compound_end:
                 compound += tok.form
             else:
                 if compound:
                     out.append(compound)
                 compound = tok.form
-            compound_end = tok.start + tok.len
+            compound_end = start + tok.len
             continue
         if compound:
             out.append(compound)
             compound = ""
-        if tag in ("VV", "VA"):
-            if tok.form not in _LIGHT_STEMS:
-                out.append(tok.form + "다")
-        elif tag == "XR":
-            out.append(tok.form)
-        elif tag == "SL":
-            out.append(tok.form.lower().rstrip("."))
-        elif tag == "SN":
-            number = _TRAILING_DOTS.sub("", tok.form)
+        if kind == _SKIP:
+            continue
+        form = tok.form
+        if kind == _STEM:
+            if form not in _LIGHT_STEMS:
+                out.append(form + "다")
+        elif kind == _ROOT:
+            out.append(form)
+        elif kind == _LATIN:
+            out.append(form.lower().rstrip("."))
+        else:
+            number = _TRAILING_DOTS.sub("", form)
             if number:
                 out.append(number)
     if compound:
@@ -121,6 +148,8 @@ def _sentence_cuts(tokens: Sequence[Any], text: str, start: int, end: int) -> li
     Kiwi keeps `말했다. "다음 인용."라고 했다` together when a quotation follows a finished
     sentence; a final ending + full stop + space at quote depth 0 is a boundary.
     """
+    if not _CUT_CANDIDATE.search(text, start, end):
+        return []  # no final punctuation followed by space and a symbol: nothing to cut
     cuts: list[int] = []
     depth = 0
     for i, tok in enumerate(tokens):
@@ -149,13 +178,19 @@ def _sentence_cuts(tokens: Sequence[Any], text: str, start: int, end: int) -> li
     return cuts
 
 
-def _analysis(text: str, sents: Iterable[Any]) -> Analysis:
-    """Sentences (with extra cuts and quote fixes) and morphemes from Kiwi's sentences."""
-    raw: list[tuple[int, int, list[Any]]] = []
-    for sent in sents:
-        tokens = list(sent.tokens or [])
-        bounds = [sent.start, *_sentence_cuts(tokens, text, sent.start, sent.end), sent.end]
-        for a, b in itertools.pairwise(bounds):
+def _analysis(text: str, sents: Iterable[Sequence[Any]]) -> Analysis:
+    """Sentences (with extra cuts and quote fixes) and morphemes from Kiwi's token runs, one
+    run per sentence Kiwi found."""
+    raw: list[tuple[int, int, Sequence[Any]]] = []
+    for tokens in sents:
+        if not tokens:
+            continue
+        start, end = tokens[0].start, tokens[-1].end
+        cuts = _sentence_cuts(tokens, text, start, end)
+        if not cuts:
+            raw.append((start, end, tokens))
+            continue
+        for a, b in itertools.pairwise([start, *cuts, end]):
             raw.append((a, b, [t for t in tokens if a <= t.start < b]))
     raw = _fix_dangling_quotes(raw, text)
     sentences: list[AnalyzedSentence] = []
@@ -177,25 +212,24 @@ def analyze(text: str) -> Analysis:
 
 def analyze_many(texts: Sequence[str]) -> list[Analysis]:
     """`analyze` for many texts in one batch: one Kiwi pass per text, spread over Kiwi's
-    worker threads (a digest's posts are analysed together, so throughput is what counts)."""
-    out = [Analysis(text, ()) for text in texts]
-    todo = [i for i, text in enumerate(texts) if text.strip()]
+    worker threads (a digest's posts are analysed together, so throughput is what counts).
+
+    Callers rank sentences only after the whole batch: on two cores, ranking each post while
+    Kiwi's threads went on with the rest made the batch slower, not faster."""
+    todo = [text for text in texts if text.strip()]
     if not todo:
-        return out
+        return [Analysis(text, ()) for text in texts]
     kiwi = get_kiwi()
     if len(todo) == 1:
-        i = todo[0]
-        out[i] = _analysis(texts[i], kiwi.split_into_sents(texts[i], return_tokens=True))
-        return out
-    batch = kiwi.split_into_sents([texts[i] for i in todo], return_tokens=True)
-    for i, sents in zip(todo, batch, strict=True):
-        out[i] = _analysis(texts[i], sents)
-    return out
+        batch = iter([kiwi.tokenize(todo[0], split_sents=True)])
+    else:
+        batch = iter(kiwi.tokenize(todo, split_sents=True))
+    return [_analysis(text, next(batch)) if text.strip() else Analysis(text, ()) for text in texts]
 
 
 def _fix_dangling_quotes(
-    raw: list[tuple[int, int, list[Any]]], text: str
-) -> list[tuple[int, int, list[Any]]]:
+    raw: list[tuple[int, int, Sequence[Any]]], text: str
+) -> list[tuple[int, int, Sequence[Any]]]:
     """Move an opening quote that Kiwi left at the end of a sentence to the next one.
 
     `그는 말했다."좋아."` comes back as `그는 말했다."` + `좋아."`.
