@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
+from collections.abc import Iterator
 
 import pytest
+from aiosmtpd.controller import Controller
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from digest.compose.message import Envelope
 from digest.errors import SMTPConnectError
 from digest.send.smtp import SMTPSender, wire_data
-from tests.conftest import SMTPServer, free_port
+from tests.conftest import RecordingHandler, SMTPServer, free_port
 
 DATA = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nbody\r\n"
 
@@ -76,3 +79,46 @@ def test_leading_dots_and_stray_line_ends_arrive_intact(smtp_server: SMTPServer)
     (received,) = smtp_server.handler.messages
     expected = b".starts with a dot\r\n.\r\n..two\r\nbare lf\r\nbare cr\r\nend\r\n"
     assert received.data.split(b"\r\n\r\n", 1)[1] == expected
+
+
+@contextlib.contextmanager
+def server_without_smtputf8() -> Iterator[SMTPServer]:
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        yield SMTPServer("127.0.0.1", port, handler)
+    finally:
+        controller.stop()
+
+
+def test_non_ascii_address_needs_smtputf8_and_never_sinks_the_connection() -> None:
+    """Without SMTPUTF8 such a recipient fails (not a bounce, so nothing is suppressed) and
+    the next message still goes out on the same connection; so does a malformed address."""
+
+    async def run(server: SMTPServer) -> list[tuple[str, str, str]]:
+        async with SMTPSender(server.host, server.port, concurrency=1) as sender:
+            out = [
+                await sender.send(envelope("민지@example.com")),
+                await sender.send(envelope("bad <x>@example.com")),
+                await sender.send(envelope("ok@example.com")),
+            ]
+            assert len(sender._open) == 1
+        return [(o.status, o.reply, o.stage) for o in out]
+
+    with server_without_smtputf8() as server:
+        utf8, bad, ok = asyncio.run(run(server))
+    assert utf8[0] == "failed" and "SMTPUTF8" in utf8[1] and utf8[2] == ""
+    assert bad[0] == "failed" and "forbidden characters" in bad[1] and bad[2] == ""
+    assert ok[0] == "sent"
+    assert [m.rcpt_tos for m in server.handler.messages] == [["ok@example.com"]]
+
+
+def test_non_ascii_address_goes_out_with_smtputf8(smtp_server: SMTPServer) -> None:
+    async def run() -> str:
+        async with SMTPSender(smtp_server.host, smtp_server.port, concurrency=1) as sender:
+            return (await sender.send(envelope("민지@example.com"))).status
+
+    assert asyncio.run(run()) == "sent"
+    assert [m.rcpt_tos for m in smtp_server.handler.messages] == [["민지@example.com"]]

@@ -225,12 +225,16 @@ def check_html(markup: str) -> str | None:
     return None
 
 
+# Whitespace (any Unicode space) and control characters never belong in a URL we write.
+_URL_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def safe_url(url: str | None) -> str:
     """`url` if it is an absolute http(s) URL, else "" (drops javascript:, data:, etc.)."""
     if not url:
         return ""
     url = url.strip()
-    if any(ch in url for ch in "\x00\r\n\t") or any(ch.isspace() for ch in url):
+    if _URL_SPACE.search(url):
         return ""
     try:
         parts = urlsplit(url)
