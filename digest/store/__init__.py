@@ -24,8 +24,6 @@ from digest.store.records import (
 )
 from digest.store.scheduling import ScheduleStore
 from digest.store.tables import (
-    _MARK_SENT,
-    _SETTLE,
     SHARDS,
     UTCDateTime,
     _in_shard,
@@ -148,8 +146,6 @@ class WebStore(Store):
 
 __all__ = [
     "SHARDS",
-    "_MARK_SENT",
-    "_SETTLE",
     "ArchivedDigest",
     "DueDelivery",
     "ScheduleRun",

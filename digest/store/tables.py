@@ -184,12 +184,13 @@ scheduler_lock = sa.Table(
 )
 
 
-_SETTLE = sa.text(
+# Run through the SQLite driver itself (see `DeliveryStore.settle_delivery`).
+_SETTLE_SQL = (
     "UPDATE deliveries SET status = :status, reply = :reply, attempts = attempts + 1,"
     " next_try = :next_try, updated = :updated"
     " WHERE digest_id = :digest_id AND email = :email"
 )
-_MARK_SENT = sa.text("UPDATE digests SET sent = :sent WHERE id = :digest_id AND sent IS NULL")
+_MARK_SENT_SQL = "UPDATE digests SET sent = :sent WHERE id = :digest_id AND sent IS NULL"
 
 
 SHARDS = 1024
