@@ -274,18 +274,18 @@ def test_one_kiwi_pass_per_text_and_one_batch_per_call(monkeypatch: pytest.Monke
         monkeypatch.setattr(kiwi, name, counting(name))
     config = SummaryConfig(max_chars=150)  # too long to be its own summary: ranked
     summarize(KOREAN_NEWS, title=KOREAN_TITLE, config=config)
-    # One call analyses the body's paragraphs, each character once, giving sentences and
-    # morphemes together; one more analyses the title.
+    # One call analyses the title; one more the body's paragraphs, each character once,
+    # giving sentences and morphemes together.
     assert [name for name, _ in calls] == ["tokenize", "tokenize"]
-    assert sum(map(len, calls[0][1])) <= len(KOREAN_NEWS)
-    assert calls[1][1] == [KOREAN_TITLE]
+    assert calls[0][1] == [KOREAN_TITLE]
+    assert sum(map(len, calls[1][1])) <= len(KOREAN_NEWS)
     calls.clear()
     other = KOREAN_NEWS.replace("3조", "4조")
     summarize_many([(KOREAN_TITLE, KOREAN_NEWS), (KOREAN_TITLE, other)], config=config)
     # Two posts: still two calls, each a batch over both.
     assert [name for name, _ in calls] == ["tokenize", "tokenize"]
-    assert sum(map(len, calls[0][1])) <= 2 * len(KOREAN_NEWS)
-    assert len(calls[1][1]) == 2
+    assert len(calls[0][1]) == 2
+    assert sum(map(len, calls[1][1])) <= 2 * len(KOREAN_NEWS)
 
 
 def test_planning_again_does_not_summarize_unchanged_posts(

@@ -24,7 +24,7 @@ from digest.summarize.sumy_adapter import SUMY_ALGORITHMS, sumy_scores
 from digest.text.english import english_terms
 from digest.text.kiwi import content_morphemes, morphemes_of
 from digest.text.lang import detect_language
-from digest.text.sentences import Span, split_spans_many
+from digest.text.sentences import Span, iter_spans_many
 
 HYBRID = "hybrid"
 ALGORITHMS = ("lead", *SUMY_ALGORITHMS, HYBRID)
@@ -259,25 +259,23 @@ def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig
         and len(r.description.strip()) <= config.max_chars
     }
     texts = [descriptions.get(i, r.text) for i, r in enumerate(requests)]
-    all_spans = split_spans_many(texts, langs)
-    results: list[Summary | None] = [None] * len(requests)
-    ranked: list[tuple[int, list[Candidate]]] = []
-    for i, spans in enumerate(all_spans):
+    # Titles first (short: one small batch), then each post is ranked as soon as Kiwi has
+    # analysed it, while Kiwi's threads go on with the next ones.
+    titles = _title_terms_many([(r.title, lang) for r, lang in zip(requests, langs, strict=True)])
+    results: list[Summary] = []
+    for i, spans in enumerate(iter_spans_many(texts, langs)):
         if i in descriptions:
             pieces = [s.text for s in spans] or [descriptions[i]]
-            results[i] = Summary(langs[i], tuple(pieces), "description")
+            results.append(Summary(langs[i], tuple(pieces), "description"))
             continue
         candidates = [
             Candidate(s.text, s.terms, k, is_boilerplate(s.text)) for k, s in enumerate(spans)
         ]
         content = [c.text for c in candidates if not c.boilerplate]
         if len(_SEPARATOR.join(content)) <= config.max_chars:
-            results[i] = Summary(langs[i], tuple(content), "full")
-        else:
-            ranked.append((i, candidates))
-    titles = _title_terms_many([(requests[i].title, langs[i]) for i, _ in ranked])
-    for (i, candidates), title_terms in zip(ranked, titles, strict=True):
-        scores = score_sentences(candidates, algorithm, title_terms)
+            results.append(Summary(langs[i], tuple(content), "full"))
+            continue
+        scores = score_sentences(candidates, algorithm, titles[i])
         chosen = select(
             candidates,
             scores,
@@ -286,8 +284,8 @@ def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig
             language=langs[i],
             mmr_lambda=HYBRID_WEIGHTS.mmr_lambda if algorithm == HYBRID else 1.0,
         )
-        results[i] = Summary(langs[i], tuple(candidates[k].text for k in chosen), algorithm)
-    return [r for r in results if r is not None]
+        results.append(Summary(langs[i], tuple(candidates[k].text for k in chosen), algorithm))
+    return results
 
 
 def _title_terms_many(titles: Sequence[tuple[str, str]]) -> list[list[str]]:

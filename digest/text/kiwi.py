@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -211,20 +211,25 @@ def analyze(text: str) -> Analysis:
 
 
 def analyze_many(texts: Sequence[str]) -> list[Analysis]:
-    """`analyze` for many texts in one batch: one Kiwi pass per text, spread over Kiwi's
-    worker threads (a digest's posts are analysed together, so throughput is what counts).
+    """`analyze` for many texts in one batch."""
+    return list(iter_analyses(texts))
 
-    Callers rank sentences only after the whole batch: on two cores, ranking each post while
-    Kiwi's threads went on with the rest made the batch slower, not faster."""
+
+def iter_analyses(texts: Sequence[str]) -> Iterator[Analysis]:
+    """`analyze` for many texts, yielded in order as Kiwi finishes them: one Kiwi pass per
+    text, spread over Kiwi's worker threads, so a caller that works on each result as it
+    comes overlaps its work with Kiwi's on the rest."""
     todo = [text for text in texts if text.strip()]
     if not todo:
-        return [Analysis(text, ()) for text in texts]
+        yield from (Analysis(text, ()) for text in texts)
+        return
     kiwi = get_kiwi()
     if len(todo) == 1:
         batch = iter([kiwi.tokenize(todo[0], split_sents=True)])
     else:
         batch = iter(kiwi.tokenize(todo, split_sents=True))
-    return [_analysis(text, next(batch)) if text.strip() else Analysis(text, ()) for text in texts]
+    for text in texts:
+        yield _analysis(text, next(batch)) if text.strip() else Analysis(text, ())
 
 
 def _fix_dangling_quotes(

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from digest.text.english import english_terms
-from digest.text.kiwi import analyze_many
+from digest.text.kiwi import iter_analyses
 from digest.text.lang import detect_language
 
 if TYPE_CHECKING:
@@ -104,6 +104,13 @@ def split_spans_many(
     texts: Sequence[str], languages: Sequence[str | None] | None = None
 ) -> list[list[Span]]:
     """`split_spans` for many texts; their Korean blocks go through Kiwi in one batch."""
+    return list(iter_spans_many(texts, languages))
+
+
+def iter_spans_many(
+    texts: Sequence[str], languages: Sequence[str | None] | None = None
+) -> Iterator[list[Span]]:
+    """`split_spans_many`, yielding each text's spans as soon as Kiwi has analysed it."""
     hints = [
         None if lang in (None, "", "auto") else lang
         for lang in (languages if languages is not None else [None] * len(texts))
@@ -117,8 +124,7 @@ def split_spans_many(
         plan = [(a, b, detect_language(text[a:b], hint)) for a, b in _blocks(text)]
         korean.extend(flat[a:b] for a, b, lang in plan if lang == "ko")
         plans.append(plan)
-    analyses = iter(analyze_many(korean))
-    out: list[list[Span]] = []
+    analyses = iter_analyses(korean)
     for text, flat, plan in zip(texts, flats, plans, strict=True):
         spans: list[Span] = []
         for index, (a, b, lang) in enumerate(plan):
@@ -131,8 +137,7 @@ def split_spans_many(
                     piece = text[start:end]
                     terms = tuple(english_terms(piece))
                     spans.append(Span(piece, start, end, "en", terms, index))
-        out.append(spans)
-    return out
+        yield spans
 
 
 def split_sentences(text: str, language: str | None = None) -> list[str]:
