@@ -122,6 +122,9 @@ class ScheduleConfig:
     on_empty: str = "skip"  # nothing new: "skip", or "quiet-note" (a short plain message)
     min_posts: int = 1  # a digest with fewer new posts than this counts as nothing new
     misfire_grace_minutes: int = 360  # a missed run is made up this late at most, then skipped
+    # A failed run (the mail server was down) is tried again this often within the grace time,
+    # and deferred recipients are retried as they come due; 0 = only when the scheduler starts.
+    retry_minutes: int = 10
 
 
 @dataclass(frozen=True)
@@ -373,6 +376,8 @@ def _validate(config: Config) -> None:
             raise ConfigError(
                 f"{p}: 'schedules[{i}].min_posts' and '.misfire_grace_minutes' must be >= 1"
             )
+        if sched.retry_minutes < 0:
+            raise ConfigError(f"{p}: 'schedules[{i}].retry_minutes' must be >= 0 (0: no retries)")
         if sched.timezone:
             _check_zone(sched.timezone, f"schedules[{i}].timezone", p)
         for key in sched.themes:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 import time_machine
+from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from digest.cli import main
@@ -29,7 +30,7 @@ from digest.scheduling.events import StopSignal
 from digest.scheduling.runner import RunContext, owner_token, run_period
 from digest.scheduling.service import SchedulerService, run_scheduled_job
 from digest.store import SchedulerLock, Store, schedule_runs
-from tests.conftest import SMTPServer, write_config
+from tests.conftest import RecordingHandler, SMTPServer, free_port, write_config
 
 SEOUL = ZoneInfo("Asia/Seoul")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -737,6 +738,7 @@ def test_config_rejects_bad_schedule_settings(tmp_path: Path) -> None:
     for extra, message in [
         (WEEKLY + 'on_empty = "shout"\n', "on_empty"),
         (WEEKLY + "min_posts = 0\n", "min_posts"),
+        (WEEKLY + "retry_minutes = -1\n", r"schedules\[0\]\.retry_minutes"),
         (WEEKLY + WEEKLY, "duplicate"),
     ]:
         (tmp_path / "config.toml").write_text(base + extra, "utf-8")
@@ -770,3 +772,82 @@ def test_sources_are_polled_on_their_own_interval(
     assert len(polled) == 2 and len(h.server.handler.messages) == 4
     assert sum(line.startswith("event=ingest source=haebom ") for line in polled) == 1
     assert sum(line.startswith("event=ingest schedule=weekly ") for line in polled) == 1
+
+
+# -- retries while the scheduler runs ------------------------------------------------------------
+
+
+class FlakyRcpt(RecordingHandler):
+    """451 for `flaky` addresses the first time each is offered, then accepted."""
+
+    def __init__(self, flaky: set[str]) -> None:
+        super().__init__()
+        self.flaky = set(flaky)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if address in self.flaky:
+            self.flaky.discard(address)
+            return "451 4.3.0 Try again later"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def test_a_run_that_failed_on_a_down_mail_server_is_retried_without_a_restart(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: time_machine.Coordinates,
+    events: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
+    server = SMTPServer("127.0.0.1", free_port(), RecordingHandler())  # nothing listens yet
+    h = Harness(tmp_path, server, WEEKLY)
+    controller = Controller(server.handler, hostname=server.host, port=server.port)
+    try:
+        service = h.service()
+        service.start()
+        assert service.scheduler.get_job("retry:weekly") is not None
+        clock.move_to(datetime(2025, 3, 3, 8, 0, 1, tzinfo=SEOUL))
+        service.scheduler.tick()
+        assert h.runs() == [("weekly", "2025-03-03T08:00", "failed")]
+        assert server.handler.messages == []
+
+        controller.start()  # the mail server is back
+        clock.move_to(datetime(2025, 3, 3, 8, 10, 1, tzinfo=SEOUL))
+        service.scheduler.tick()  # the retry job: same period, same run key
+        assert len(server.handler.messages) == 4
+        assert h.runs() == [("weekly", "2025-03-03T08:00", "sent")]
+        assert "previous=failed" in lines(events, "run_retry")[-1]
+
+        clock.move_to(datetime(2025, 3, 3, 8, 20, 1, tzinfo=SEOUL))
+        service.scheduler.tick()  # sent: nothing more to retry
+        assert len(server.handler.messages) == 4
+    finally:
+        controller.stop()
+        h.close()
+
+
+def test_deferred_recipients_are_retried_by_the_running_scheduler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: time_machine.Coordinates
+) -> None:
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
+    handler = FlakyRcpt({"jun.park@example.com"})
+    server = SMTPServer("127.0.0.1", free_port(), handler)
+    no_waiting = "\n[delivery]\nwait_for_retries_seconds = 0\nretry_base_seconds = 60\n"
+    h = Harness(tmp_path, server, WEEKLY + no_waiting)
+    controller = Controller(handler, hostname=server.host, port=server.port)
+    controller.start()
+    try:
+        service = h.service()
+        service.start()
+        clock.move_to(datetime(2025, 3, 3, 8, 0, 1, tzinfo=SEOUL))
+        service.scheduler.tick()
+        assert h.runs() == [("weekly", "2025-03-03T08:00", "partial")]
+        assert "jun.park@example.com" not in recipients(server)
+
+        clock.move_to(datetime(2025, 3, 3, 8, 10, 1, tzinfo=SEOUL))
+        service.scheduler.tick()  # the deferred row is due: the retry job sends it
+        assert Counter(recipients(server))["jun.park@example.com"] == 1
+        assert len(recipients(server)) == 4
+        assert h.runs() == [("weekly", "2025-03-03T08:00", "sent")]
+    finally:
+        controller.stop()
+        h.close()

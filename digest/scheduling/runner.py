@@ -140,8 +140,10 @@ def claim(ctx: RunContext, schedule: str, period: str, scheduled: datetime, now:
     ):
         return True
     existing = store.get_run(schedule, period)
-    if existing is None or existing.editions or existing.owner == ctx.owner:
+    if existing is None or existing.editions:
         return False
+    if existing.owner == ctx.owner and existing.status not in RETAKABLE:
+        return False  # this process's own run, in progress or done
     if existing.status == "running":
         if existing.owner not in ctx.gone and not owner_gone(existing.owner):
             return False  # being run right now (or its process cannot be told dead)
@@ -248,7 +250,7 @@ def _edition_status(store: Store, editions: tuple[str, ...] | list[str]) -> tupl
     if left["pending"] or left["deferred"]:
         return "partial", (
             f"{left['pending']} pending, {left['deferred']} deferred: "
-            "finished by the next run or `digest send --resume`"
+            "finished by the scheduler's retries or `digest send --resume`"
         )
     return "sent", "every recipient settled"
 

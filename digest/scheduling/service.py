@@ -65,6 +65,7 @@ HEARTBEAT_SECONDS = 15.0
 STALE_SECONDS = 90.0  # a lock whose heartbeat is older than this is stale
 JOB_FUNC = "digest.scheduling.service:run_scheduled_job"
 INGEST_FUNC = "digest.scheduling.service:run_ingest_job"
+RETRY_FUNC = "digest.scheduling.service:run_retry_job"
 
 # The scheduler running in this process, by resolved config path: the job functions (which
 # APScheduler stores by name, with only picklable arguments) find their live context here.
@@ -287,6 +288,11 @@ class SchedulerService:
                 job_id, JOB_FUNC, trigger_for(self.config, sched), sched.name,
                 sched.misfire_grace_minutes * 60,
             )  # fmt: skip
+            if sched.retry_minutes > 0:
+                job_id = f"retry:{sched.name}"
+                wanted.add(job_id)
+                trigger = IntervalTrigger(minutes=sched.retry_minutes, timezone=UTC)
+                self._put_job(job_id, RETRY_FUNC, trigger, sched.name, sched.retry_minutes * 60)
         for source in self.config.sources:
             if source.poll_minutes > 0:
                 job_id = f"ingest:{source.name}"
@@ -321,7 +327,7 @@ class SchedulerService:
         kind, _, name = event.job_id.partition(":")
         sched = self._schedule(name)
         if kind != "schedule" or sched is None:
-            log_event("ingest_missed", logging.WARNING, job=event.job_id)
+            log_event(f"{kind}_missed", logging.WARNING, job=event.job_id)
             return
         self.record_missed(sched, event.scheduled_run_time)
 
@@ -388,13 +394,7 @@ class SchedulerService:
                 "run_interrupted", logging.WARNING, schedule=run.schedule, period=run.period,
                 status=status, editions=run.editions or None, previous_owner=run.owner,
             )  # fmt: skip
-        if store.unfinished_editions():
-            try:
-                with smtp_endpoint(self.config) as (host, port):
-                    asyncio.run(self._resume(host, port))
-            except DigestError as exc:
-                log_event("resume_failed", logging.ERROR, error=str(exc))
-        settle_runs(store, self.owner)
+        self._finish_editions()
         for sched in self.config.schedules:
             last = store.schedule_runs(sched.name, limit=1)
             if not last or last[0].status not in RETAKABLE or last[0].editions:
@@ -402,6 +402,35 @@ class SchedulerService:
             if now - last[0].scheduled <= grace(sched) and not self.stop.is_set():
                 log_event("run_makeup", schedule=sched.name, period=last[0].period)
                 self._guarded(partial(run_period, self.ctx, sched, last[0].scheduled))
+
+    def retry(self, name: str) -> None:
+        """The retry job of schedule `name`: deferred recipients that came due are sent, and
+        a latest run that failed without sending anything (the mail server was down, a
+        source was unreachable...) is run again while within its grace time."""
+        sched = self._schedule(name)
+        if sched is not None:
+            self._guarded(partial(self._retry, sched))
+
+    def _retry(self, sched: ScheduleConfig) -> None:
+        self._finish_editions()
+        last = self.store.schedule_runs(sched.name, limit=1)
+        if not last or last[0].status not in RETAKABLE or last[0].editions:
+            return
+        run = last[0]
+        if datetime.now(UTC) - run.scheduled > grace(sched):
+            return
+        log_event("run_retry", schedule=sched.name, period=run.period, previous=run.status)
+        run_period(self.ctx, sched, run.scheduled)
+
+    def _finish_editions(self) -> None:
+        """Send what recorded editions still owe (pending rows, deferred rows now due)."""
+        if self.store.unfinished_editions():
+            try:
+                with smtp_endpoint(self.config) as (host, port):
+                    asyncio.run(self._resume(host, port))
+            except DigestError as exc:
+                log_event("resume_failed", logging.ERROR, error=str(exc))
+        settle_runs(self.store, self.owner)
 
     async def _resume(self, host: str, port: int) -> None:
         factory = MessageFactory(self.config)
@@ -451,6 +480,13 @@ def run_scheduled_job(config_path: str, schedule: str) -> None:
     finally:
         release_owner(owner)
         store.close()
+
+
+def run_retry_job(config_path: str, schedule: str) -> None:
+    """APScheduler's retry job for a schedule; only a running `digest schedule` retries."""
+    service = _ACTIVE.get(config_path)
+    if service is not None:
+        service.retry(schedule)
 
 
 def run_ingest_job(config_path: str, source: str) -> None:
