@@ -117,12 +117,15 @@ class Planner:
         self.now = now
         self._sections: dict[str, list[Pick]] = {}
         self._summaries: dict[str, Summary] = {}
-        self._candidates: list[Post] | None = None
+        self._candidates: list[Post] = []
+        self._loaded_since: datetime | None = None
 
     def _posts(self, since: datetime) -> list[Post]:
-        if self._candidates is None:
-            oldest = self.now - timedelta(days=3650)
-            self._candidates = self.store.posts_since(oldest, self.now)
+        """Posts published after `since`, up to now. Loaded once for the oldest `since` asked
+        so far (sections usually share one), never the whole archive."""
+        if self._loaded_since is None or since < self._loaded_since:
+            self._candidates = self.store.posts_since(since, self.now)
+            self._loaded_since = since
         return [p for p in self._candidates if p.published > since]
 
     def section(self, key: str) -> list[Pick]:
