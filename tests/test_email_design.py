@@ -435,3 +435,47 @@ def test_override_only_replaces_what_it_names(tmp_path: Path, sample: Digest) ->
     out = Renderer(override_dir=tmp_path).render(sample)
     assert out.text == "해봄의 아카이브 · 2026년 11월 23일 (월)\n"
     assert FONT_STACK in out.html
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_mjml_errors_name_the_template_line(tmp_path: Path, sample: Digest) -> None:
+    """mrml reports no position; the error still names the template's file and line."""
+    shipped = (ROOT / "templates" / "digest.mjml.j2").read_text(encoding="utf-8")
+    lines = shipped.split("\n")
+    column = next(i for i, line in enumerate(lines) if "<mj-column" in line)
+    cases = {
+        # a typo in an element's name: mrml would pass it through silently
+        "typo": (lines[column].replace("<mj-column", "<mj-colum", 1), "unknown element <mj-colum>"),
+        # an element closed by the wrong end tag
+        "mismatch": (lines[column] + "<mj-text>", f"(opened on line {column + 1}) is closed by"),
+    }
+    errors = {}
+    for name, (replacement, message) in cases.items():
+        broken = [*lines]
+        broken[column] = replacement
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "digest.mjml.j2").write_text("\n".join(broken), encoding="utf-8")
+        with pytest.raises(TemplateError) as info:
+            Renderer(override_dir=folder).render(sample)
+        errors[name] = str(info.value)
+        assert message in errors[name], name
+    # The typo on its own line; the wrong end tag where it closes (a few lines on).
+    assert f"/typo/digest.mjml.j2:{column + 1}: MJML: unknown element" in errors["typo"]
+    closed = re.search(r"/mismatch/digest\.mjml\.j2:(\d+): MJML: <mj-text>", errors["mismatch"])
+    assert closed is not None and int(closed.group(1)) > column + 1
+
+
+def test_shipped_templates_and_their_output_pass_the_mjml_walk(sample: Digest) -> None:
+    from digest.compose.mjml_lint import locate, template_text
+
+    shipped = (ROOT / "templates" / "digest.mjml.j2").read_text(encoding="utf-8")
+    assert locate(template_text(shipped)) is None  # no false alarm on the real template
+    # HTML inside mj-text is not MJML's business; the innermost unclosed element is named.
+    doc = "<mjml><mj-body>\n<mj-section><mj-column>\n<mj-text>a<br>b<p>c</mj-text>"
+    assert locate(doc) == (2, "<mj-column> is never closed")
+    assert locate(doc + "</mj-column></mj-section></mj-body></mjml>") is None
+    # Jinja blanks keep the template's line numbers.
+    assert template_text("{% if x %}\n{{ y }}<mj-text>{# c\n #}") == "\n<mj-text>\n"

@@ -23,6 +23,7 @@ from mjml import mjml2html
 import digest as _digest_pkg
 from digest.compose.budget import HTML_BUDGET, fit, worst_case_size
 from digest.compose.formatting import display_width, format_date, format_reading_time, wrap
+from digest.compose.mjml_lint import locate, template_text
 from digest.errors import TemplateError
 from digest.models import Digest, DigestItem, Recipient
 
@@ -435,18 +436,34 @@ class Renderer:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         return f"{filename}:{lineno or 0}: {message}"
 
+    def _mjml_error(self, source: str, reason: str) -> TemplateError:
+        """A compile error with a line: the template's own, when its markup shows the
+        problem, else the line of the rendered MJML (after Jinja) with its text."""
+        path = self._template_file(HTML_TEMPLATE)
+        try:
+            raw = Path(path).read_text(encoding="utf-8")
+        except OSError:
+            raw = ""
+        found = locate(template_text(raw)) if raw else None
+        if found is not None:
+            return TemplateError(f"{path}:{found[0]}: MJML: {found[1]} ({reason})")
+        found = locate(source)
+        if found is not None:
+            text = source.splitlines()[found[0] - 1].strip()[:80]
+            return TemplateError(
+                f"{path}: MJML: line {found[0]} of the rendered MJML: {found[1]} ({reason}): "
+                f"{text!r}"
+            )
+        return TemplateError(f"{path}: MJML compilation failed: {reason}")
+
     def _compile(self, source: str, lang: str) -> str:
         try:
             out = mjml2html(source, disable_comments=True, fonts={})
-        except Exception as exc:  # mrml raises ValueError on malformed MJML
-            where = self._template_file(HTML_TEMPLATE)
-            raise TemplateError(f"{where}: MJML compilation failed: {exc}") from exc
+        except Exception as exc:  # mrml raises ValueError on malformed MJML, with no position
+            raise self._mjml_error(source, str(exc)) from exc
         leftover = re.search(r"<mj-[a-z-]+", out)
         if leftover:  # mrml passes unknown mj-* tags through silently
-            raise TemplateError(
-                f"{self._template_file(HTML_TEMPLATE)}: MJML compilation failed: "
-                f"unknown element {leftover.group(0)}>"
-            )
+            raise self._mjml_error(source, f"unknown element {leftover.group(0)}>")
         unsafe = check_html(out)
         if unsafe:
             raise TemplateError(
