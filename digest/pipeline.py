@@ -217,15 +217,19 @@ def plan_edition(
     theme: str | None = None,
     recipients: Sequence[StoredSubscriber] | None = None,
     renderer: Renderer | None = None,
+    planner: Planner | None = None,
 ) -> Edition:
     """Group recipients by their chosen themes and compose one digest per group.
 
     With `theme`, the edition is that theme's digest for every subscriber who chose it or
-    chose nothing (everything).
+    chose nothing (everything). A `planner` shared between calls (the preview's many views)
+    selects and summarizes each section once.
     """
     if theme is not None:
         config.theme(theme)  # unknown theme: ConfigError naming the known ones
-    renderer = renderer or Renderer(config.templates.folder)
+    if planner is None:
+        planner = Planner(config, store, renderer or Renderer(config.templates.folder), now)
+    renderer = planner.renderer
     subs = list(recipients) if recipients is not None else store.subscribers(active_only=True)
     groups: dict[tuple[str, ...], list[StoredSubscriber]] = {}
     for sub in subs:
@@ -238,7 +242,6 @@ def plan_edition(
         groups.setdefault(wanted, []).append(sub)
     edition = new_edition_id(now)
     issue = store.next_issue_number()
-    planner = Planner(config, store, renderer, now)
     variants: list[Variant] = []
     quiet: list[StoredSubscriber] = []
     for wanted, members in groups.items():
@@ -253,11 +256,16 @@ def plan_edition(
 
 
 def preview_digest(
-    config: Config, store: Store, *, now: datetime, theme: str | None = None
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    theme: str | None = None,
+    planner: Planner | None = None,
 ) -> tuple[Digest, RenderedDigest] | None:
     """What the next digest (of `theme`, or of everything) would look like, sending nothing."""
-    renderer = Renderer(config.templates.folder)
-    planner = Planner(config, store, renderer, now)
+    planner = planner or Planner(config, store, Renderer(config.templates.folder), now)
+    renderer = planner.renderer
     themes = (theme,) if theme else ()
     if theme:
         config.theme(theme)

@@ -37,11 +37,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from digest.compose.message import Envelope, parse_sender
-from digest.compose.render import RenderedDigest
+from digest.compose.render import RenderedDigest, Renderer
 from digest.config import Config, load_config
 from digest.errors import DigestError, SubscriberError
 from digest.models import Digest
-from digest.pipeline import MessageFactory, Variant, plan_edition, preview_digest
+from digest.pipeline import MessageFactory, Planner, Variant, plan_edition, preview_digest
 from digest.select import variant_key
 from digest.send import Outcome
 from digest.store import Store, StoredSubscriber
@@ -165,6 +165,8 @@ def build_previews(
         config.theme(theme)
     factory = MessageFactory(config)
     previews = PreviewSet(config, factory)
+    # One planner for every view: each section is selected and summarized once.
+    planner = Planner(config, store, Renderer(config.templates.folder), now)
     everyone, notes = next_subscribers(config, store)
     previews.notes.extend(notes)
     active = [s for s in everyone if s.status == "active"]
@@ -174,7 +176,9 @@ def build_previews(
         match = next((s for s in everyone if s.email.lower() == wanted), None)
         if match is None:
             raise SubscriberError(f"{subscriber}: not a subscriber (see `digest subscribers list`)")
-        edition = plan_edition(config, store, now=now, theme=theme, recipients=[match])
+        edition = plan_edition(
+            config, store, now=now, theme=theme, recipients=[match], planner=planner
+        )
         extra = (
             ()
             if match.status == "active"
@@ -194,7 +198,7 @@ def build_previews(
             )
         )
 
-    edition = plan_edition(config, store, now=now, theme=theme, recipients=active)
+    edition = plan_edition(config, store, now=now, theme=theme, recipients=active, planner=planner)
     for variant in edition.variants:
         label = f"variant: {_theme_label(config, variant.key)}"
         slug = "variant-" + (variant.key.replace(",", "+") or "all")
@@ -220,7 +224,7 @@ def build_previews(
     sample = sample_subscriber(config)
     for key in [theme] if theme else [t.key for t in config.themes]:
         takers = sum(1 for s in active if not s.themes or key in s.themes)
-        composed = preview_digest(config, store, now=now, theme=key)
+        composed = preview_digest(config, store, now=now, theme=key, planner=planner)
         variant = None if composed is None else _variant(key, *composed)
         title = config.theme(key).title_for(config.site.language)
         previews.views.append(
@@ -228,7 +232,7 @@ def build_previews(
         )
     if theme is None:
         takers = sum(1 for s in active if not s.themes)
-        composed = preview_digest(config, store, now=now, theme=None)
+        composed = preview_digest(config, store, now=now, theme=None, planner=planner)
         variant = None if composed is None else _variant("", *composed)
         previews.views.append(_view(factory, "all", "everything", "all", takers, sample, variant))
     return previews
