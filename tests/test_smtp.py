@@ -122,3 +122,26 @@ def test_non_ascii_address_goes_out_with_smtputf8(smtp_server: SMTPServer) -> No
 
     assert asyncio.run(run()) == "sent"
     assert [m.rcpt_tos for m in smtp_server.handler.messages] == [["민지@example.com"]]
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
+    """aiosmtpd times idle sessions out (421, then hangs up), as Postfix does: the next
+    messages, non-ASCII addresses included, go out on a fresh connection."""
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, timeout=0.5)
+    controller.start()
+
+    async def run() -> list[str]:
+        async with SMTPSender("127.0.0.1", port, concurrency=1) as sender:
+            out = [await sender.send(envelope("ok@example.com"))]
+            await asyncio.sleep(1.5)  # the server closes the pooled connection
+            for rcpt in ("민지@example.com", "jimin@example.com"):
+                out.append(await sender.send(envelope(rcpt)))
+        return [o.status for o in out]
+
+    try:
+        assert asyncio.run(run()) == ["sent", "sent", "sent"]
+    finally:
+        controller.stop()
+    assert len(handler.messages) == 3

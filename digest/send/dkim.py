@@ -2,8 +2,8 @@
 
 Why not sign with dkimpy: its RSA is pure Python, about 25 ms a signature on this project's
 2-core reference machine, which caps a send near 40 messages a second. Here the RSA step runs
-in OpenSSL (`cryptography`, about 2 ms) and canonicalization is a few byte operations on a
-message whose headers digest itself wrote. Tests verify every signature with dkimpy.
+in OpenSSL (`cryptography`, under 1 ms for RSA-2048) and canonicalization is a few byte
+operations on a message whose headers digest itself wrote. Tests verify every signature with dkimpy.
 
 The signed headers always include List-Unsubscribe and List-Unsubscribe-Post (RFC 8058
 requires both to be covered; dkimpy's default list leaves the second out).

@@ -172,7 +172,7 @@ class SMTPSender:
                 try:
                     reply = await self._transaction(client, envelope)
                 except _NotSendable as exc:
-                    self._idle.put_nowait(client)  # nothing was sent on it
+                    self._idle.put_nowait(client)  # still connected, and nothing was sent on it
                     return Outcome("failed", str(exc))
                 except aiosmtplib.SMTPRecipientRefused as exc:
                     await self._reset(client)
@@ -205,9 +205,17 @@ class SMTPSender:
         The `Envelope` addresses must not contain spaces, angle brackets or control
         characters (`MessageTemplate.build` and `_check_address` make sure of it).
         """
+        if not client.is_connected:
+            # The server closed this pooled connection while it sat idle (its timeout, or a
+            # 421): what it offered is forgotten, so nothing below may be judged on it.
+            raise aiosmtplib.SMTPServerDisconnected("the server closed the idle connection")
         for address in (envelope.sender, envelope.recipient):
             if _BAD_ADDRESS.search(address):
                 raise _NotSendable(f"not sent: address has forbidden characters: {address!r}")
+        try:
+            sender, recipient = envelope.sender.encode(), envelope.recipient.encode()
+        except UnicodeEncodeError:
+            raise _NotSendable("not sent: an address is not valid Unicode") from None
         utf8 = not (envelope.sender.isascii() and envelope.recipient.isascii())
         if utf8 and not client.supports_extension("smtputf8"):
             raise _NotSendable("not sent: the address is not ASCII and the server has no SMTPUTF8")
@@ -217,12 +225,10 @@ class SMTPSender:
         # MAIL and RCPT with addresses `MessageTemplate` already checked (no spaces, brackets
         # or control characters): aiosmtplib's `mail`/`rcpt` would parse each again with
         # email.utils, which costs more than the rest of the envelope.
-        mail = await client.execute_command(
-            b"MAIL", b"FROM:<" + envelope.sender.encode() + b">", *options
-        )
+        mail = await client.execute_command(b"MAIL", b"FROM:<" + sender + b">", *options)
         if mail.code != 250:
             raise aiosmtplib.SMTPSenderRefused(mail.code, mail.message, envelope.sender)
-        rcpt = await client.execute_command(b"RCPT", b"TO:<" + envelope.recipient.encode() + b">")
+        rcpt = await client.execute_command(b"RCPT", b"TO:<" + recipient + b">")
         if rcpt.code not in (250, 251):
             raise aiosmtplib.SMTPRecipientRefused(rcpt.code, rcpt.message, envelope.recipient)
         payload = wire_data(envelope.data, crlf=envelope.crlf)

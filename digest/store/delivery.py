@@ -154,10 +154,12 @@ class DeliveryStore(StoreBase):
                     "email": email,
                 },
             )
-            if status == "sent" and digest_id not in self._marked_sent:
+            mark = status == "sent" and digest_id not in self._marked_sent
+            if mark:
                 raw.execute(_MARK_SENT_SQL, {"sent": stamp(now), "digest_id": digest_id})
-                self._marked_sent.add(digest_id)
             raw.commit()
+            if mark:
+                self._marked_sent.add(digest_id)
         except sqlite3.Error as exc:
             raw.rollback()
             raise StoreError(f"{self.engine.url}: {exc}") from None
