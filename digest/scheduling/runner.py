@@ -358,9 +358,11 @@ async def resume_unfinished(
     stop: asyncio.Event,
     *,
     schedule: str | None = None,
+    editions: list[str] | None = None,
 ) -> None:
-    """Finish editions that an earlier run or send left with rows pending or due."""
-    for edition_id in ctx.store.unfinished_editions():
+    """Finish editions (`editions`, or every one) that an earlier run or send left with rows
+    pending or due."""
+    for edition_id in ctx.store.unfinished_editions() if editions is None else editions:
         if stop.is_set():
             return
         report = await deliver_recorded(edition_id, factory, sender, ctx.store, stop=stop)

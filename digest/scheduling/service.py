@@ -412,31 +412,41 @@ class SchedulerService:
             self._guarded(partial(self._retry, sched))
 
     def _retry(self, sched: ScheduleConfig) -> None:
-        self._finish_editions()
         last = self.store.schedule_runs(sched.name, limit=1)
-        if not last or last[0].status not in RETAKABLE or last[0].editions:
+        if not last:
             return
         run = last[0]
+        if run.status == "partial":
+            # Only this schedule's own editions: an edition that `digest send` recorded may
+            # be being sent by that process right now.
+            self._finish_editions(run.editions)
+            return
+        if run.status not in RETAKABLE or run.editions:
+            return
         if datetime.now(UTC) - run.scheduled > grace(sched):
             return
         log_event("run_retry", schedule=sched.name, period=run.period, previous=run.status)
         run_period(self.ctx, sched, run.scheduled)
 
-    def _finish_editions(self) -> None:
-        """Send what recorded editions still owe (pending rows, deferred rows now due)."""
-        if self.store.unfinished_editions():
+    def _finish_editions(self, only: tuple[str, ...] | None = None) -> None:
+        """Send what recorded editions (every one, or those in `only`) still owe: pending
+        rows, and deferred rows now due."""
+        unfinished = self.store.unfinished_editions()
+        if only is not None:
+            unfinished = [e for e in unfinished if e in only]
+        if unfinished:
             try:
                 with smtp_endpoint(self.config) as (host, port):
-                    asyncio.run(self._resume(host, port))
+                    asyncio.run(self._resume(host, port, unfinished))
             except DigestError as exc:
                 log_event("resume_failed", logging.ERROR, error=str(exc))
         settle_runs(self.store, self.owner)
 
-    async def _resume(self, host: str, port: int) -> None:
+    async def _resume(self, host: str, port: int, editions: list[str]) -> None:
         factory = MessageFactory(self.config)
         async with self.ctx.sender_factory(self.config, host, port) as sender:
             with self.stop.attached() as stop:
-                await resume_unfinished(self.ctx, factory, sender, stop)
+                await resume_unfinished(self.ctx, factory, sender, stop, editions=editions)
 
 
 def run_due(ctx: RunContext, name: str) -> None:
