@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,6 +22,10 @@ from digest.config import Config, load_config
 from digest.errors import DigestError, SubscriberError
 from digest.send.delivery import DeliveryReport
 from digest.store import Store, StoredSubscriber
+
+if TYPE_CHECKING:
+    from digest.outbox import MessageFactory
+    from digest.pipeline import Edition
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -352,10 +356,10 @@ def run_send(
     dry_run: bool,
     resume_only: bool = False,
 ) -> None:
-    from digest.outbox import MessageFactory, record_edition, send_test_copies
+    from digest.locks import sending
+    from digest.outbox import MessageFactory, send_test_copies
     from digest.pipeline import plan_edition
     from digest.send.smtp import SMTPSender
-    from digest.send.workers import deliver_in_workers
     from digest.subscribers import normalize_address
 
     config = state.config
@@ -412,29 +416,49 @@ def run_send(
             if test_report.sent == 0:
                 _fail("no message was accepted")
             return
-        jobs = list(unfinished)
-        if edition is not None:
-            record_edition(edition, factory, store)
-            jobs.append(edition.id)
-        accepted = True
-        for edition_id in jobs:
-            counts = store.delivery_counts(edition_id)
-            due = counts.get("pending", 0) + counts.get("deferred", 0)
-            progress = Progress(due)
-            report = deliver_in_workers(
-                config, edition_id, host, port, store=store, on_progress=progress
-            )
-            progress.close()
-            digests = store.edition_digests(edition_id)
-            label = f"issue #{digests[0].issue_number}" if digests else edition_id
-            if edition is None or edition_id != edition.id:
-                label += " (resumed)"
-            _report(label, report, where)
-            # Failure means messages were handed to the server and none was accepted; retries
-            # that are not due yet, or a reached limit, are not failures.
-            accepted = accepted and (report.sent > 0 or report.done == 0 or bool(report.limited))
+        with sending(store):  # one process delivering from this database at a time
+            accepted = _deliver_editions(config, store, factory, edition, host, port, where)
     if not accepted:
         _fail("no message was accepted")
+
+
+def _deliver_editions(
+    config: Config,
+    store: Store,
+    factory: MessageFactory,
+    edition: Edition | None,
+    host: str,
+    port: int,
+    where: str,
+) -> bool:
+    """Finish unfinished editions, then record and send `edition`; False when messages
+    were handed to the server and none was accepted. Run under the send lock."""
+    from digest.outbox import record_edition
+    from digest.send.workers import deliver_in_workers
+
+    # Read under the lock: a process that held it may have finished some meanwhile.
+    jobs = store.unfinished_editions()
+    if edition is not None:
+        record_edition(edition, factory, store)
+        jobs.append(edition.id)
+    accepted = True
+    for edition_id in jobs:
+        counts = store.delivery_counts(edition_id)
+        due = counts.get("pending", 0) + counts.get("deferred", 0)
+        progress = Progress(due)
+        report = deliver_in_workers(
+            config, edition_id, host, port, store=store, on_progress=progress
+        )
+        progress.close()
+        digests = store.edition_digests(edition_id)
+        label = f"issue #{digests[0].issue_number}" if digests else edition_id
+        if edition is None or edition_id != edition.id:
+            label += " (resumed)"
+        _report(label, report, where)
+        # Failure means messages were handed to the server and none was accepted; retries
+        # that are not due yet, or a reached limit, are not failures.
+        accepted = accepted and (report.sent > 0 or report.done == 0 or bool(report.limited))
+    return accepted
 
 
 @main.command()

@@ -4,7 +4,12 @@ that arrived are parsed and checked against what the store says was selected."""
 from __future__ import annotations
 
 import html
+import os
 import re
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ from click.testing import CliRunner
 
 from digest.cli import main
 from digest.config import load_config
+from digest.locks import SendBusy, sending, take_send_lock
 from digest.pipeline import summarize_post
 from digest.store import Store, deliveries, digest_posts
 from tests.conftest import SMTPServer, free_port, write_config
@@ -178,3 +184,48 @@ def test_bad_subscriber_row_is_reported_and_skipped(
     assert result.exit_code == 0, result.output
     assert f"{csv}:7:" in result.output
     assert len(smtp_server.handler.messages) == 4
+
+
+def test_one_process_sends_from_a_database_at_a_time(
+    smtp_config: Path, smtp_server: SMTPServer
+) -> None:
+    """While another live process holds the send lock (a scheduled run, a resume), `digest
+    send` refuses in one line and records nothing; a lock left by a dead process is taken."""
+    cli(smtp_config, "ingest")
+    store = Store.open(load_config(smtp_config).store.path)
+    try:
+        with sending(store):
+            result = CliRunner().invoke(main, ["--config", str(smtp_config), "send"])
+        assert result.exit_code == 1
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "another digest process is sending" in errors[0]
+        assert f"pid {os.getpid()}" in errors[0]
+        assert store.delivery_counts() == {} and smtp_server.handler.messages == []
+
+        # A holder that died without releasing (kill -9): its pid is gone, the lock is taken.
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        now = datetime.now(UTC)
+        assert store.take_scheduler_lock(
+            "gone", pid=dead.pid, host=socket.gethostname(), now=now, replacing=None, name="sender"
+        )
+        assert "4 message(s) sent" in cli(smtp_config, "send")
+        assert store.scheduler_lock("sender") is None  # released at the end
+    finally:
+        store.close()
+
+
+def test_a_stale_send_lock_from_another_host_is_taken_over(smtp_config: Path) -> None:
+    store = Store.open(load_config(smtp_config).store.path)
+    try:
+        long_ago = datetime.now(UTC) - timedelta(minutes=10)
+        store.take_scheduler_lock(
+            "elsewhere", pid=1, host="old-container", now=long_ago, replacing=None, name="sender"
+        )
+        with pytest.raises(SendBusy):  # fresh heartbeat on another host: cannot be told dead
+            take_send_lock(store, "me", long_ago + timedelta(seconds=30), 120.0)
+        take_send_lock(store, "me", datetime.now(UTC), 120.0)  # ten minutes without a beat
+        holder = store.scheduler_lock("sender")
+        assert holder is not None and holder.owner == "me"
+    finally:
+        store.close()

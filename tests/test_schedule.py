@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from digest.cli import main
 from digest.config import Config, load_config
 from digest.errors import DigestError
+from digest.locks import sending
 from digest.scheduling.events import StopSignal
 from digest.scheduling.runner import RunContext, owner_token, run_period
 from digest.scheduling.service import SchedulerService, run_scheduled_job
@@ -851,3 +852,27 @@ def test_deferred_recipients_are_retried_by_the_running_scheduler(
     finally:
         controller.stop()
         h.close()
+
+
+def test_a_run_that_meets_a_manual_send_waits_for_the_retry(
+    harness_factory: type[Harness],
+    clock: time_machine.Coordinates,
+) -> None:
+    """A `digest send` holding the send lock at 08:00: the scheduled run fails without
+    touching anything, and the retry job sends the period once the lock is free."""
+    h = harness_factory()
+    service = h.service()
+    service.start()
+    other = h.store()  # another process's connection to the same database
+    clock.move_to(datetime(2025, 3, 3, 8, 0, 1, tzinfo=SEOUL))
+    with sending(other):
+        service.scheduler.tick()
+    run = service.store.get_run("weekly", "2025-03-03T08:00")
+    assert run is not None and run.status == "failed" and not run.editions
+    assert "another digest process is sending" in run.detail
+    assert h.server.handler.messages == []
+
+    clock.move_to(datetime(2025, 3, 3, 8, 10, 1, tzinfo=SEOUL))
+    service.scheduler.tick()
+    assert len(h.server.handler.messages) == 4
+    assert h.runs() == [("weekly", "2025-03-03T08:00", "sent")]

@@ -32,6 +32,7 @@ from digest.compose.message import Envelope, message_id, parse_sender
 from digest.config import Config, ScheduleConfig, SourceConfig
 from digest.errors import DigestError
 from digest.ingest import ingest_all
+from digest.locks import pid_alive, sending
 from digest.pipeline import Edition, MessageFactory, deliver_recorded, plan_edition, record_edition
 from digest.scheduling.cron import period_of, zone_name
 from digest.scheduling.events import StopSignal, log, log_event
@@ -71,16 +72,6 @@ def owner_token() -> str:
 
 def release_owner(token: str) -> None:
     _LIVE.discard(token)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def owner_gone(owner: str) -> bool:
@@ -218,7 +209,9 @@ def _execute(ctx: RunContext, sched: ScheduleConfig, period: str, now: datetime)
         )
         _finish(ctx, sched.name, period, "skipped", detail, {"quiet": len(plan.quiet)})
         return
-    with smtp_endpoint(config) as (host, port):
+    # The send lock: busy (a `digest send` is delivering) fails this run, and the schedule's
+    # retry job runs it again.
+    with sending(store), smtp_endpoint(config) as (host, port):
         counts, recorded = asyncio.run(_deliver(ctx, sched, period, plan, host, port))
     if ctx.stop.is_set() and not recorded and not counts.get("quiet_notes"):
         _finish(ctx, sched.name, period, "abandoned", "stopped before sending", counts)

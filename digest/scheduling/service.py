@@ -41,6 +41,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.config import Config, ScheduleConfig, load_config
 from digest.errors import DigestError
+from digest.locks import SendBusy, sending, stale_reason
 from digest.pipeline import MessageFactory
 from digest.scheduling.cron import grace, latest_fire, period_of, trigger_for, zone_name
 from digest.scheduling.events import StopSignal, log_event
@@ -51,7 +52,6 @@ from digest.scheduling.runner import (
     ingest_one,
     owner_gone,
     owner_token,
-    pid_alive,
     release_owner,
     resume_unfinished,
     run_period,
@@ -59,7 +59,7 @@ from digest.scheduling.runner import (
     smtp_endpoint,
     smtp_sender,
 )
-from digest.store import SchedulerLock, Store
+from digest.store import Store
 
 HEARTBEAT_SECONDS = 15.0
 STALE_SECONDS = 90.0  # a lock whose heartbeat is older than this is stale
@@ -73,16 +73,6 @@ _ACTIVE: dict[str, SchedulerService] = {}
 
 
 # -- the lock ---------------------------------------------------------------------------------
-
-
-def stale_reason(lock: SchedulerLock, now: datetime, stale_after: float) -> str | None:
-    """Why the lock's holder is gone, or None if it may still be running."""
-    if lock.host == socket.gethostname() and lock.pid != os.getpid() and not pid_alive(lock.pid):
-        return f"process {lock.pid} on {lock.host} is gone"
-    age = (now - lock.heartbeat).total_seconds()
-    if age > stale_after:
-        return f"no heartbeat for {age:.0f}s (stale after {stale_after:.0f}s)"
-    return None
 
 
 def acquire_lock(store: Store, owner: str, now: datetime, stale_after: float) -> str | None:
@@ -436,8 +426,10 @@ class SchedulerService:
             unfinished = [e for e in unfinished if e in only]
         if unfinished:
             try:
-                with smtp_endpoint(self.config) as (host, port):
+                with sending(self.store), smtp_endpoint(self.config) as (host, port):
                     asyncio.run(self._resume(host, port, unfinished))
+            except SendBusy as exc:
+                log_event("resume_postponed", logging.WARNING, reason=str(exc))
             except DigestError as exc:
                 log_event("resume_failed", logging.ERROR, error=str(exc))
         settle_runs(self.store, self.owner)

@@ -111,17 +111,27 @@ class ScheduleStore(StoreBase):
 
     # -- scheduling: one scheduler per database (digest.scheduling) ----------------------
 
-    def scheduler_lock(self) -> SchedulerLock | None:
+    # The lock table holds one row per lock name: "scheduler" (one `digest schedule` per
+    # database) and "sender" (one process delivering at a time, see digest.locks).
+
+    def scheduler_lock(self, name: str = "scheduler") -> SchedulerLock | None:
         with self.begin() as conn:
             row = conn.execute(
-                sa.select(scheduler_lock).where(scheduler_lock.c.name == "scheduler")
+                sa.select(scheduler_lock).where(scheduler_lock.c.name == name)
             ).first()
         if row is None:
             return None
         return SchedulerLock(row.owner, row.pid, row.host, row.started, row.heartbeat)
 
     def take_scheduler_lock(
-        self, owner: str, *, pid: int, host: str, now: datetime, replacing: SchedulerLock | None
+        self,
+        owner: str,
+        *,
+        pid: int,
+        host: str,
+        now: datetime,
+        replacing: SchedulerLock | None,
+        name: str = "scheduler",
     ) -> bool:
         """Become the scheduler: insert the lock, or replace exactly `replacing` (a holder
         found stale). Compare-and-set: of two processes trying at once, one wins."""
@@ -129,12 +139,12 @@ class ScheduleStore(StoreBase):
         try:
             with self.begin() as conn:
                 if replacing is None:
-                    conn.execute(scheduler_lock.insert().values(name="scheduler", **values))
+                    conn.execute(scheduler_lock.insert().values(name=name, **values))
                     return True
                 result = conn.execute(
                     scheduler_lock.update()
                     .where(
-                        scheduler_lock.c.name == "scheduler",
+                        scheduler_lock.c.name == name,
                         scheduler_lock.c.owner == replacing.owner,
                         scheduler_lock.c.heartbeat == replacing.heartbeat,
                     )
@@ -144,21 +154,21 @@ class ScheduleStore(StoreBase):
         except sa.exc.IntegrityError:
             return False
 
-    def beat_scheduler_lock(self, owner: str, now: datetime) -> bool:
+    def beat_scheduler_lock(self, owner: str, now: datetime, name: str = "scheduler") -> bool:
         """Refresh the holder's heartbeat; False when `owner` no longer holds the lock."""
         with self.begin() as conn:
             result = conn.execute(
                 scheduler_lock.update()
-                .where(scheduler_lock.c.name == "scheduler", scheduler_lock.c.owner == owner)
+                .where(scheduler_lock.c.name == name, scheduler_lock.c.owner == owner)
                 .values(heartbeat=now)
             )
         return bool(result.rowcount)
 
-    def release_scheduler_lock(self, owner: str) -> None:
+    def release_scheduler_lock(self, owner: str, name: str = "scheduler") -> None:
         with self.begin() as conn:
             conn.execute(
                 scheduler_lock.delete().where(
-                    scheduler_lock.c.name == "scheduler", scheduler_lock.c.owner == owner
+                    scheduler_lock.c.name == name, scheduler_lock.c.owner == owner
                 )
             )
 

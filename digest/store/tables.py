@@ -175,7 +175,7 @@ schedule_runs = sa.Table(
 scheduler_lock = sa.Table(
     "scheduler_lock",
     metadata,
-    sa.Column("name", sa.String, primary_key=True),  # always "scheduler": one row at most
+    sa.Column("name", sa.String, primary_key=True),  # "scheduler" or "sender": one row each
     sa.Column("owner", sa.String, nullable=False),  # a random token per scheduler process
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("host", sa.String, nullable=False),

@@ -1,0 +1,104 @@
+"""Database-wide locks: rows of the lock table with a holder (pid, host) and a heartbeat.
+
+Two are used. "scheduler": one `digest schedule` per database (digest.scheduling.service).
+"sender": one process delivering from a database at a time (`sending`), so that a
+`digest send` and a scheduled run, or two `digest send --resume`, never take the same due rows
+and send them twice.
+
+A holder counts as gone when its process is dead (same host) or its heartbeat is older than
+the stale time (another host, or a container that came back under a new hostname).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from digest.errors import DeliveryError
+from digest.store import SchedulerLock, Store
+
+log = logging.getLogger("digest.locks")
+
+SEND_LOCK = "sender"
+SEND_STALE_SECONDS = 120.0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_reason(lock: SchedulerLock, now: datetime, stale_after: float) -> str | None:
+    """Why the lock's holder is gone, or None if it may still be running."""
+    if lock.host == socket.gethostname() and lock.pid != os.getpid() and not pid_alive(lock.pid):
+        return f"process {lock.pid} on {lock.host} is gone"
+    age = (now - lock.heartbeat).total_seconds()
+    if age > stale_after:
+        return f"no heartbeat for {age:.0f}s (stale after {stale_after:.0f}s)"
+    return None
+
+
+class SendBusy(DeliveryError):
+    """Another live process holds the database's send lock."""
+
+
+def take_send_lock(store: Store, owner: str, now: datetime, stale_after: float) -> None:
+    """Hold the send lock as `owner`, replacing a holder that is gone; SendBusy otherwise."""
+    pid, host = os.getpid(), socket.gethostname()
+    for _ in range(3):
+        holder = store.scheduler_lock(SEND_LOCK)
+        if holder is None:
+            if store.take_scheduler_lock(
+                owner, pid=pid, host=host, now=now, replacing=None, name=SEND_LOCK
+            ):
+                return
+            continue
+        reason = stale_reason(holder, now, stale_after)
+        if reason is None:
+            raise SendBusy(
+                f"{store.engine.url.database}: another digest process is sending from this "
+                f"database (pid {holder.pid} on {holder.host}, since "
+                f"{holder.started:%Y-%m-%d %H:%M:%S} UTC); wait for it to finish, or stop it "
+                "and run `digest send --resume`"
+            )
+        if store.take_scheduler_lock(
+            owner, pid=pid, host=host, now=now, replacing=holder, name=SEND_LOCK
+        ):
+            log.warning("event=send_lock_taken_over previous_pid=%s reason=%s", holder.pid, reason)
+            return
+    raise SendBusy(f"{store.engine.url.database}: another process is starting to send right now")
+
+
+@contextmanager
+def sending(store: Store, *, stale_after: float = SEND_STALE_SECONDS) -> Iterator[None]:
+    """Hold the database's send lock for the block, with a heartbeat thread beating it."""
+    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    take_send_lock(store, owner, datetime.now(UTC), stale_after)
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(stale_after / 4):
+            try:
+                store.beat_scheduler_lock(owner, datetime.now(UTC), name=SEND_LOCK)
+            except Exception:  # a busy database: the next beat tries again
+                log.exception("event=send_lock_beat_failed")
+
+    thread = threading.Thread(target=beat, name="digest-send-lock", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        store.release_scheduler_lock(owner, name=SEND_LOCK)
