@@ -493,6 +493,13 @@ def status(state: Context, edition: str | None) -> None:
         click.echo(f"  {state_name:9} {counts.get(state_name, 0)}")
     for email, state_name, reply in store.failures(edition):
         click.echo(f"  {state_name}: {email}: {reply}")
+    holder = store.scheduler_lock("sender")
+    if holder is not None:
+        click.echo(
+            f"sending now: pid {holder.pid} on {holder.host}, since "
+            f"{holder.started:%Y-%m-%d %H:%M:%S} UTC (last heartbeat "
+            f"{holder.heartbeat:%H:%M:%S} UTC)"
+        )
 
 
 @main.command()

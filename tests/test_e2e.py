@@ -229,3 +229,25 @@ def test_a_stale_send_lock_from_another_host_is_taken_over(smtp_config: Path) ->
         assert holder is not None and holder.owner == "me"
     finally:
         store.close()
+
+
+def test_status_shows_counts_failures_and_a_send_in_progress(
+    smtp_config: Path, smtp_server: SMTPServer
+) -> None:
+    smtp_server.handler.reject.add("jun.park@example.com")
+    cli(smtp_config, "ingest")
+    cli(smtp_config, "send")
+    shown = cli(smtp_config, "status")
+    assert re.search(r"edition \S+, issue #1, \d variant\(s\)", shown)
+    assert re.search(r"^  sent +3$", shown, re.M) and re.search(r"^  failed +1$", shown, re.M)
+    assert re.search(r"^  pending +0$", shown, re.M)
+    assert "  failed: jun.park@example.com: 550 5.1.1 No such user here" in shown
+    assert "sending now" not in shown
+    store = Store.open(load_config(smtp_config).store.path)
+    try:
+        with sending(store):
+            assert f"sending now: pid {os.getpid()}" in cli(smtp_config, "status")
+    finally:
+        store.close()
+    missing = CliRunner().invoke(main, ["--config", str(smtp_config), "status", "x"])
+    assert missing.exit_code == 1 and "error: no edition 'x'" in missing.output
