@@ -876,3 +876,37 @@ def test_a_run_that_meets_a_manual_send_waits_for_the_retry(
     service.scheduler.tick()
     assert len(h.server.handler.messages) == 4
     assert h.runs() == [("weekly", "2025-03-03T08:00", "sent")]
+
+
+def test_quiet_notes_cut_short_by_a_stop_are_finished_once_after_a_restart(
+    harness_factory: type[Harness], clock: time_machine.Coordinates
+) -> None:
+    h = harness_factory(WEEKLY + 'on_empty = "quiet-note"\n')
+    service = h.service()
+    service.start()
+    clock.move_to(datetime(2025, 3, 3, 8, 0, 5, tzinfo=SEOUL))
+    service.scheduler.tick()  # week 1: the digest, to the 4 readers
+    handler = h.server.handler
+    original = handler.handle_DATA
+
+    async def stop_after_two_notes(server, session, envelope):  # type: ignore[no-untyped-def]
+        reply = await original(server, session, envelope)
+        if len(handler.messages) == 6:  # 4 digests + 2 notes: SIGTERM arrives
+            service.request_stop()
+        return reply
+
+    handler.handle_DATA = stop_after_two_notes  # type: ignore[method-assign]
+    clock.move_to(datetime(2025, 3, 10, 8, 0, 5, tzinfo=SEOUL))
+    service.scheduler.tick()  # week 2: nothing new, notes
+    assert len(handler.messages) == 6
+    assert h.runs()[-1] == ("weekly", "2025-03-10T08:00", "abandoned")
+    service.close()
+
+    handler.handle_DATA = original  # type: ignore[method-assign]
+    clock.move_to(datetime(2025, 3, 10, 8, 20, tzinfo=SEOUL))
+    h.service().start()  # within the grace time: made up, only the notes still owed
+    notes = [r for m in handler.messages[4:] for r in m.rcpt_tos]
+    readers = ["minji.kim@example.com", "jun.park@example.com", "seoyeon.lee@example.com",
+               "alex.morgan@example.org"]  # fmt: skip
+    assert sorted(notes) == sorted(readers)
+    assert h.runs()[-1] == ("weekly", "2025-03-10T08:00", "quiet")

@@ -213,8 +213,12 @@ def _execute(ctx: RunContext, sched: ScheduleConfig, period: str, now: datetime)
     # retry job runs it again.
     with sending(store), smtp_endpoint(config) as (host, port):
         counts, recorded = asyncio.run(_deliver(ctx, sched, period, plan, host, port))
-    if ctx.stop.is_set() and not recorded and not counts.get("quiet_notes"):
-        _finish(ctx, sched.name, period, "abandoned", "stopped before sending", counts)
+    if ctx.stop.is_set() and not recorded:
+        # Retaken (made up) at the next start within the grace time; notes already sent are
+        # recorded and not sent again.
+        notes = counts.get("quiet_notes", 0)
+        detail = f"stopped after {notes} quiet note(s)" if notes else "stopped before sending"
+        _finish(ctx, sched.name, period, "abandoned", detail, counts)
         return
     if recorded:
         status, detail = _edition_status(store, recorded)
@@ -338,7 +342,9 @@ async def _deliver(
                     recipients=edition.recipients, **report.counts,
                 )  # fmt: skip
             if sched.on_empty == "quiet-note" and plan.quiet and not stop.is_set():
-                sent = await send_quiet_notes(config, factory, sender, sched, period, plan.quiet)
+                sent = await send_quiet_notes(
+                    config, store, factory, sender, sched, period, plan.quiet, stop
+                )
                 totals["quiet_notes"] += sent
     totals["posts"] = plan.posts
     return dict(totals), recorded
@@ -378,21 +384,32 @@ def settle_runs(store: Store, owner: str) -> None:
 
 async def send_quiet_notes(
     config: Config,
+    store: Store,
     factory: MessageFactory,
     sender: Sender,
     sched: ScheduleConfig,
     period: str,
     recipients: tuple[StoredSubscriber, ...],
+    stop: asyncio.Event,
 ) -> int:
-    """A short plain-text note to each reader with nothing new. Not recorded per recipient
-    (unlike digests): a note cut short by a stop is not resumed; the run key still keeps the
-    period from sending twice."""
+    """A short plain-text note to each reader with nothing new. Each note is recorded before
+    it goes out and settled after, so a run made up after a crash or a stop sends only the
+    notes still owed (the one in flight at a crash may go twice)."""
     sent = 0
     address = parse_sender(config.site.sender)[1]
     now = datetime.now(UTC)
+    settled = store.quiet_notes_settled(sched.name, period)
     for sub in recipients:
+        if stop.is_set():
+            break
+        if sub.email in settled:
+            continue
         envelope = quiet_note(config, factory, address, sched.name, period, sub, now)
+        store.record_quiet_note(sched.name, period, sub.email, "pending", "", datetime.now(UTC))
         outcome = await sender.send(envelope)
+        store.record_quiet_note(
+            sched.name, period, sub.email, outcome.status, outcome.reply, datetime.now(UTC)
+        )
         if outcome.status == "sent":
             sent += 1
         else:

@@ -14,6 +14,7 @@ from digest.store.records import (
     ScheduleRun,
 )
 from digest.store.tables import (
+    quiet_notes,
     schedule_runs,
     scheduler_lock,
 )
@@ -110,6 +111,39 @@ class ScheduleStore(StoreBase):
             return [_row_to_run(r) for r in conn.execute(query)]
 
     # -- scheduling: one scheduler per database (digest.scheduling) ----------------------
+
+    def quiet_notes_settled(self, schedule: str, period: str) -> set[str]:
+        """Readers whose quiet note for this period was sent or failed for good."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(quiet_notes.c.email).where(
+                    quiet_notes.c.schedule == schedule,
+                    quiet_notes.c.period == period,
+                    quiet_notes.c.status.in_(("sent", "failed")),
+                )
+            )
+            return {row.email for row in rows}
+
+    def record_quiet_note(
+        self, schedule: str, period: str, email: str, status: str, reply: str, now: datetime
+    ) -> None:
+        values = {"status": status, "reply": reply, "updated": now}
+        with self.begin() as conn:
+            updated = conn.execute(
+                quiet_notes.update()
+                .where(
+                    quiet_notes.c.schedule == schedule,
+                    quiet_notes.c.period == period,
+                    quiet_notes.c.email == email,
+                )
+                .values(**values)
+            )
+            if not updated.rowcount:
+                conn.execute(
+                    quiet_notes.insert().values(
+                        schedule=schedule, period=period, email=email, **values
+                    )
+                )
 
     # The lock table holds one row per lock name: "scheduler" (one `digest schedule` per
     # database) and "sender" (one process delivering at a time, see digest.locks).

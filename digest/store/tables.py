@@ -172,6 +172,19 @@ schedule_runs = sa.Table(
     sa.UniqueConstraint("schedule", "period", name="schedule_runs_key"),
 )
 
+# Quiet-week notes, one row per (schedule, period, reader), written before the note goes out
+# and settled after: a run made up after a crash or a stop sends each note once.
+quiet_notes = sa.Table(
+    "quiet_notes",
+    metadata,
+    sa.Column("schedule", sa.String, primary_key=True),
+    sa.Column("period", sa.String, primary_key=True),
+    sa.Column("email", sa.String, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | deferred | failed
+    sa.Column("reply", sa.Text, nullable=False, default=""),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)
+
 scheduler_lock = sa.Table(
     "scheduler_lock",
     metadata,
