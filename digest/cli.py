@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -364,62 +365,67 @@ def run_send(
 
     config = state.config
     store = state.store
-    factory = MessageFactory(config)
-    unfinished = [] if (to or dry_run) else store.unfinished_editions()
-    edition = None
-    if not resume_only:
-        if to is not None:
-            try:
-                address = normalize_address(to)
-            except SubscriberError as exc:
-                raise click.BadParameter(f"{to!r}: {exc}", param_hint="--to") from None
-            copy = [StoredSubscriber(address, "", (), "", "active")]
-            edition = plan_edition(config, store, now=now, theme=theme, recipients=copy)
-        else:
-            sync_subscribers(state)
-            edition = plan_edition(config, store, now=now, theme=theme)
-            if not edition.variants and not edition.quiet:
-                who = f"for theme {theme!r} " if theme else ""
-                _fail(
-                    f"no active subscribers {who}in {config.store.path}: nothing to send "
-                    "(add some with `digest subscribers import FILE`)"
-                )
-        if edition.quiet:
-            click.echo(f"{len(edition.quiet)} subscriber(s) have nothing new this time")
-        if not edition.variants:
-            click.echo("nothing new to send: no new posts for any subscriber")
-            edition = None
-    if edition is not None and dry_run:
-        size = sum(len(factory.envelope(v, s).data) for v in edition.variants for s in v.recipients)
-        click.echo(
-            f"dry run: {edition.recipients} message(s) in {len(edition.variants)} variant(s), "
-            f"{size / 1024:.0f} KB in all; nothing sent"
-        )
-        return
-    if edition is None and not unfinished:
-        if resume_only:
-            click.echo("nothing to resume: every recipient of every digest is settled")
-        return
-
-    async def connect_and_test(host: str, port: int) -> DeliveryReport | None:
-        # Connect first: an unreachable server fails here, before anything is recorded.
-        async with SMTPSender.from_config(config.smtp, host, port) as sender:
-            if to is not None and edition is not None:
-                return await send_test_copies(edition, factory, sender)
-        return None
-
-    with smtp_endpoint(config) as (host, port):
-        where = _where(config, host, port)
-        test_report = asyncio.run(connect_and_test(host, port))
-        if test_report is not None:
-            _report("test copy", test_report, where)
-            if test_report.sent == 0:
-                _fail("no message was accepted")
+    # The send lock from planning to the last message: another process (a scheduled run, a
+    # second `digest send`) can neither take the same due rows nor plan the same posts into
+    # a second issue meanwhile. Test copies and dry runs record nothing and need no lock.
+    with contextlib.nullcontext() if (to or dry_run) else sending(store):
+        factory = MessageFactory(config)
+        unfinished = [] if (to or dry_run) else store.unfinished_editions()
+        edition = None
+        if not resume_only:
+            if to is not None:
+                try:
+                    address = normalize_address(to)
+                except SubscriberError as exc:
+                    raise click.BadParameter(f"{to!r}: {exc}", param_hint="--to") from None
+                copy = [StoredSubscriber(address, "", (), "", "active")]
+                edition = plan_edition(config, store, now=now, theme=theme, recipients=copy)
+            else:
+                sync_subscribers(state)
+                edition = plan_edition(config, store, now=now, theme=theme)
+                if not edition.variants and not edition.quiet:
+                    who = f"for theme {theme!r} " if theme else ""
+                    _fail(
+                        f"no active subscribers {who}in {config.store.path}: nothing to send "
+                        "(add some with `digest subscribers import FILE`)"
+                    )
+            if edition.quiet:
+                click.echo(f"{len(edition.quiet)} subscriber(s) have nothing new this time")
+            if not edition.variants:
+                click.echo("nothing new to send: no new posts for any subscriber")
+                edition = None
+        if edition is not None and dry_run:
+            size = sum(
+                len(factory.envelope(v, s).data) for v in edition.variants for s in v.recipients
+            )
+            click.echo(
+                f"dry run: {edition.recipients} message(s) in {len(edition.variants)} variant(s), "
+                f"{size / 1024:.0f} KB in all; nothing sent"
+            )
             return
-        with sending(store):  # one process delivering from this database at a time
+        if edition is None and not unfinished:
+            if resume_only:
+                click.echo("nothing to resume: every recipient of every digest is settled")
+            return
+
+        async def connect_and_test(host: str, port: int) -> DeliveryReport | None:
+            # Connect first: an unreachable server fails here, before anything is recorded.
+            async with SMTPSender.from_config(config.smtp, host, port) as sender:
+                if to is not None and edition is not None:
+                    return await send_test_copies(edition, factory, sender)
+            return None
+
+        with smtp_endpoint(config) as (host, port):
+            where = _where(config, host, port)
+            test_report = asyncio.run(connect_and_test(host, port))
+            if test_report is not None:
+                _report("test copy", test_report, where)
+                if test_report.sent == 0:
+                    _fail("no message was accepted")
+                return
             accepted = _deliver_editions(config, store, factory, edition, host, port, where)
-    if not accepted:
-        _fail("no message was accepted")
+        if not accepted:
+            _fail("no message was accepted")
 
 
 def _deliver_editions(
@@ -495,10 +501,14 @@ def status(state: Context, edition: str | None) -> None:
         click.echo(f"  {state_name}: {email}: {reply}")
     holder = store.scheduler_lock("sender")
     if holder is not None:
+        from digest.locks import SEND_STALE_SECONDS, send_holder_gone
+
+        gone = send_holder_gone(holder, datetime.now(UTC), SEND_STALE_SECONDS)
         click.echo(
-            f"sending now: pid {holder.pid} on {holder.host}, since "
-            f"{holder.started:%Y-%m-%d %H:%M:%S} UTC (last heartbeat "
+            f"{'left by a stopped send' if gone else 'sending now'}: pid {holder.pid} on "
+            f"{holder.host}, since {holder.started:%Y-%m-%d %H:%M:%S} UTC (last heartbeat "
             f"{holder.heartbeat:%H:%M:%S} UTC)"
+            + (f"; {gone}: `digest send --resume`" if gone else "")
         )
 
 

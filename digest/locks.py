@@ -53,6 +53,31 @@ class SendBusy(DeliveryError):
     """Another live process holds the database's send lock."""
 
 
+# Send-lock tokens held by this process: a holder with this process's pid but a token not in
+# here is an earlier incarnation (a container restarted with the same hostname and pid).
+_HELD: set[str] = set()
+# A holder whose pid is alive on this host is never replaced for a late heartbeat alone (it
+# may be suspended, and would go on sending when it wakes), unless the heartbeat is this old:
+# then the pid has most likely been reused by an unrelated process.
+PID_REUSE_SECONDS = 1800.0
+
+
+def send_holder_gone(lock: SchedulerLock, now: datetime, stale_after: float) -> str | None:
+    """Why the send lock's holder is gone, or None if it may still be sending."""
+    age = (now - lock.heartbeat).total_seconds()
+    if lock.host == socket.gethostname():
+        if lock.pid == os.getpid():
+            return None if lock.owner in _HELD else "an earlier process with this pid"
+        if not pid_alive(lock.pid):
+            return f"process {lock.pid} on {lock.host} is gone"
+        if age > PID_REUSE_SECONDS:
+            return f"no heartbeat for {age:.0f}s (pid {lock.pid} reused)"
+        return None
+    if age > stale_after:
+        return f"no heartbeat for {age:.0f}s (stale after {stale_after:.0f}s)"
+    return None
+
+
 def take_send_lock(store: Store, owner: str, now: datetime, stale_after: float) -> None:
     """Hold the send lock as `owner`, replacing a holder that is gone; SendBusy otherwise."""
     pid, host = os.getpid(), socket.gethostname()
@@ -64,7 +89,7 @@ def take_send_lock(store: Store, owner: str, now: datetime, stale_after: float) 
             ):
                 return
             continue
-        reason = stale_reason(holder, now, stale_after)
+        reason = send_holder_gone(holder, now, stale_after)
         if reason is None:
             raise SendBusy(
                 f"{store.engine.url.database}: another digest process is sending from this "
@@ -85,12 +110,15 @@ def sending(store: Store, *, stale_after: float = SEND_STALE_SECONDS) -> Iterato
     """Hold the database's send lock for the block, with a heartbeat thread beating it."""
     owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     take_send_lock(store, owner, datetime.now(UTC), stale_after)
+    _HELD.add(owner)
     done = threading.Event()
 
     def beat() -> None:
         while not done.wait(stale_after / 4):
             try:
-                store.beat_scheduler_lock(owner, datetime.now(UTC), name=SEND_LOCK)
+                if not store.beat_scheduler_lock(owner, datetime.now(UTC), name=SEND_LOCK):
+                    log.error("event=send_lock_lost owner=%s", owner)
+                    return
             except Exception:  # a busy database: the next beat tries again
                 log.exception("event=send_lock_beat_failed")
 
@@ -101,4 +129,8 @@ def sending(store: Store, *, stale_after: float = SEND_STALE_SECONDS) -> Iterato
     finally:
         done.set()
         thread.join()
-        store.release_scheduler_lock(owner, name=SEND_LOCK)
+        _HELD.discard(owner)
+        try:
+            store.release_scheduler_lock(owner, name=SEND_LOCK)
+        except Exception:  # never hide what happened in the block; a stale lock is taken over
+            log.exception("event=send_lock_release_failed owner=%s", owner)

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from digest.cli import main
 from digest.config import load_config
-from digest.locks import SendBusy, sending, take_send_lock
+from digest.locks import PID_REUSE_SECONDS, SendBusy, sending, take_send_lock
 from digest.pipeline import summarize_post
 from digest.store import Store, deliveries, digest_posts
 from tests.conftest import SMTPServer, free_port, write_config
@@ -251,3 +251,30 @@ def test_status_shows_counts_failures_and_a_send_in_progress(
         store.close()
     missing = CliRunner().invoke(main, ["--config", str(smtp_config), "status", "x"])
     assert missing.exit_code == 1 and "error: no edition 'x'" in missing.output
+
+
+def test_a_live_holder_on_this_host_keeps_the_send_lock_however_late_its_heartbeat(
+    smtp_config: Path,
+) -> None:
+    """A `digest send` suspended (Ctrl-Z, a VM pause) misses heartbeats but would go on
+    sending when it wakes: its lock is not taken, unless the heartbeat is so old that the
+    pid must have been reused."""
+    store = Store.open(load_config(smtp_config).store.path)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = socket.gethostname()
+        now = datetime.now(UTC)
+        store.take_scheduler_lock(
+            "suspended", pid=holder.pid, host=host, now=now - timedelta(minutes=10),
+            replacing=None, name="sender",
+        )  # fmt: skip
+        with pytest.raises(SendBusy, match=f"pid {holder.pid}"):
+            take_send_lock(store, "me", now, 120.0)
+        later = now + timedelta(seconds=PID_REUSE_SECONDS)
+        take_send_lock(store, "me", later, 120.0)
+        lock = store.scheduler_lock("sender")
+        assert lock is not None and lock.owner == "me"
+    finally:
+        holder.kill()
+        holder.wait()
+        store.close()

@@ -3,13 +3,11 @@ position ("unexpected end of stream"), and passes unknown `mj-*` tags through si
 
 `locate` walks the `mj-*` elements of a document (the HTML inside `mj-text` or `mj-raw` is
 not checked) and names the first line where one is unknown, closed by the wrong end tag or
-never closed. `template_text` blanks out Jinja's tags and comments, keeping every newline, so
-the same walk over a template's own source gives the template's line numbers.
+never closed. It runs only after mrml has failed, to say where.
 """
 
 from __future__ import annotations
 
-import re
 from html.parser import HTMLParser
 
 # MJML 4's elements (mrml implements these).
@@ -54,7 +52,6 @@ KNOWN = frozenset(
         "mj-wrapper",
     }
 )
-_JINJA = re.compile(r"\{%.*?%\}|\{\{.*?\}\}|\{#.*?#\}", re.DOTALL)
 
 
 class _Walker(HTMLParser):
@@ -97,9 +94,3 @@ def locate(source: str) -> tuple[int, str] | None:
         tag, line = walker.open[-1]
         walker.problem = (line, f"<{tag}> is never closed")
     return walker.problem
-
-
-def template_text(source: str) -> str:
-    """A Jinja template's source with its tags, expressions and comments blanked out, line
-    breaks kept, so that `locate` reports the template's own line numbers."""
-    return _JINJA.sub(lambda m: "\n" * m.group(0).count("\n"), source)

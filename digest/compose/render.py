@@ -23,7 +23,7 @@ from mjml import mjml2html
 import digest as _digest_pkg
 from digest.compose.budget import HTML_BUDGET, fit, worst_case_size
 from digest.compose.formatting import display_width, format_date, format_reading_time, wrap
-from digest.compose.mjml_lint import locate, template_text
+from digest.compose.mjml_lint import locate
 from digest.errors import TemplateError
 from digest.models import Digest, DigestItem, Recipient
 
@@ -437,24 +437,29 @@ class Renderer:
         return f"{filename}:{lineno or 0}: {message}"
 
     def _mjml_error(self, source: str, reason: str) -> TemplateError:
-        """A compile error with a line: the template's own, when its markup shows the
-        problem, else the line of the rendered MJML (after Jinja) with its text."""
+        """A compile error with a line. The problem is found in the rendered MJML (after
+        Jinja, so conditionals and includes cannot mislead it); an unknown element is then
+        traced to the one template line that spells it, anything else is shown with the
+        rendered line's text."""
         path = self._template_file(HTML_TEMPLATE)
-        try:
-            raw = Path(path).read_text(encoding="utf-8")
-        except OSError:
-            raw = ""
-        found = locate(template_text(raw)) if raw else None
-        if found is not None:
-            return TemplateError(f"{path}:{found[0]}: MJML: {found[1]} ({reason})")
         found = locate(source)
-        if found is not None:
-            text = source.splitlines()[found[0] - 1].strip()[:80]
-            return TemplateError(
-                f"{path}: MJML: line {found[0]} of the rendered MJML: {found[1]} ({reason}): "
-                f"{text!r}"
-            )
-        return TemplateError(f"{path}: MJML compilation failed: {reason}")
+        if found is None:
+            return TemplateError(f"{path}: MJML compilation failed: {reason}")
+        line, problem = found
+        unknown = re.fullmatch(r"unknown element <([a-z0-9-]+)>", problem)
+        if unknown:
+            spelled = re.compile(rf"<{re.escape(unknown.group(1))}(?=[\s/>])")
+            try:
+                raw = Path(path).read_text(encoding="utf-8").split("\n")
+            except OSError:
+                raw = []
+            hits = [i + 1 for i, text in enumerate(raw) if spelled.search(text)]
+            if len(hits) == 1:
+                return TemplateError(f"{path}:{hits[0]}: MJML: {problem} ({reason})")
+        text = source.splitlines()[line - 1].strip()[:80]
+        return TemplateError(
+            f"{path}: MJML: line {line} of the rendered MJML: {problem} ({reason}): {text!r}"
+        )
 
     def _compile(self, source: str, lang: str) -> str:
         try:

@@ -202,17 +202,19 @@ def _execute(ctx: RunContext, sched: ScheduleConfig, period: str, now: datetime)
     if ctx.stop.is_set():
         _finish(ctx, sched.name, period, "abandoned", "stopped before sending", {})
         return
-    plan = plan_run(config, store, sched, now)
-    if not plan.editions and (sched.on_empty == "skip" or not plan.quiet):
-        detail = (
-            "nothing new" if sched.min_posts <= 1 else f"fewer than {sched.min_posts} new posts"
-        )
-        _finish(ctx, sched.name, period, "skipped", detail, {"quiet": len(plan.quiet)})
-        return
-    # The send lock: busy (a `digest send` is delivering) fails this run, and the schedule's
-    # retry job runs it again.
-    with sending(store), smtp_endpoint(config) as (host, port):
-        counts, recorded = asyncio.run(_deliver(ctx, sched, period, plan, host, port))
+    # The send lock from planning to the last message, so that a `digest send` can neither
+    # take the same rows nor plan the same posts into another issue meanwhile. Busy: this run
+    # fails, and the schedule's retry job runs it again.
+    with sending(store):
+        plan = plan_run(config, store, sched, now)
+        if not plan.editions and (sched.on_empty == "skip" or not plan.quiet):
+            detail = (
+                "nothing new" if sched.min_posts <= 1 else f"fewer than {sched.min_posts} new posts"
+            )
+            _finish(ctx, sched.name, period, "skipped", detail, {"quiet": len(plan.quiet)})
+            return
+        with smtp_endpoint(config) as (host, port):
+            counts, recorded = asyncio.run(_deliver(ctx, sched, period, plan, host, port))
     if ctx.stop.is_set() and not recorded:
         # Retaken (made up) at the next start within the grace time; notes already sent are
         # recorded and not sent again.
