@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import shutil
 import socket
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -65,16 +67,25 @@ class SMTPServer:
     handler: RecordingHandler
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SMTPServer]:
-    handler = RecordingHandler()
+@contextlib.contextmanager
+def running_smtp_server(
+    handler: RecordingHandler | None = None, **options: Any
+) -> Iterator[SMTPServer]:
+    """A real aiosmtpd server on a free local port (`options` go to its Controller)."""
+    handler = handler or RecordingHandler()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False, **options)
     controller.start()
     try:
         yield SMTPServer("127.0.0.1", port, handler)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    with running_smtp_server() as server:
+        yield server
 
 
 SUBSCRIBERS = """\

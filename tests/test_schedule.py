@@ -31,7 +31,13 @@ from digest.scheduling.events import StopSignal
 from digest.scheduling.runner import RunContext, owner_token, run_period
 from digest.scheduling.service import SchedulerService, run_scheduled_job
 from digest.store import SchedulerLock, Store, schedule_runs
-from tests.conftest import RecordingHandler, SMTPServer, free_port, write_config
+from tests.conftest import (
+    RecordingHandler,
+    SMTPServer,
+    free_port,
+    running_smtp_server,
+    write_config,
+)
 
 SEOUL = ZoneInfo("Asia/Seoul")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -830,28 +836,24 @@ def test_deferred_recipients_are_retried_by_the_running_scheduler(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: time_machine.Coordinates
 ) -> None:
     monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
-    handler = FlakyRcpt({"jun.park@example.com"})
-    server = SMTPServer("127.0.0.1", free_port(), handler)
     no_waiting = "\n[delivery]\nwait_for_retries_seconds = 0\nretry_base_seconds = 60\n"
-    h = Harness(tmp_path, server, WEEKLY + no_waiting)
-    controller = Controller(handler, hostname=server.host, port=server.port)
-    controller.start()
-    try:
-        service = h.service()
-        service.start()
-        clock.move_to(datetime(2025, 3, 3, 8, 0, 1, tzinfo=SEOUL))
-        service.scheduler.tick()
-        assert h.runs() == [("weekly", "2025-03-03T08:00", "partial")]
-        assert "jun.park@example.com" not in recipients(server)
+    with running_smtp_server(FlakyRcpt({"jun.park@example.com"})) as server:
+        h = Harness(tmp_path, server, WEEKLY + no_waiting)
+        try:
+            service = h.service()
+            service.start()
+            clock.move_to(datetime(2025, 3, 3, 8, 0, 1, tzinfo=SEOUL))
+            service.scheduler.tick()
+            assert h.runs() == [("weekly", "2025-03-03T08:00", "partial")]
+            assert "jun.park@example.com" not in recipients(server)
 
-        clock.move_to(datetime(2025, 3, 3, 8, 10, 1, tzinfo=SEOUL))
-        service.scheduler.tick()  # the deferred row is due: the retry job sends it
-        assert Counter(recipients(server))["jun.park@example.com"] == 1
-        assert len(recipients(server)) == 4
-        assert h.runs() == [("weekly", "2025-03-03T08:00", "sent")]
-    finally:
-        controller.stop()
-        h.close()
+            clock.move_to(datetime(2025, 3, 3, 8, 10, 1, tzinfo=SEOUL))
+            service.scheduler.tick()  # the deferred row is due: the retry job sends it
+            assert Counter(recipients(server))["jun.park@example.com"] == 1
+            assert len(recipients(server)) == 4
+            assert h.runs() == [("weekly", "2025-03-03T08:00", "sent")]
+        finally:
+            h.close()
 
 
 def test_a_run_that_meets_a_manual_send_waits_for_the_retry(

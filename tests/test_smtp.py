@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import random
-from collections.abc import Iterator
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from digest.compose.message import Envelope
 from digest.errors import SMTPConnectError
 from digest.send.smtp import SMTPSender, wire_data
-from tests.conftest import RecordingHandler, SMTPServer, free_port
+from tests.conftest import SMTPServer, free_port, running_smtp_server
 
 DATA = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nbody\r\n"
 
@@ -81,18 +78,6 @@ def test_leading_dots_and_stray_line_ends_arrive_intact(smtp_server: SMTPServer)
     assert received.data.split(b"\r\n\r\n", 1)[1] == expected
 
 
-@contextlib.contextmanager
-def server_without_smtputf8() -> Iterator[SMTPServer]:
-    handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
-    controller.start()
-    try:
-        yield SMTPServer("127.0.0.1", port, handler)
-    finally:
-        controller.stop()
-
-
 def test_non_ascii_address_needs_smtputf8_and_never_sinks_the_connection() -> None:
     """Without SMTPUTF8 such a recipient fails (not a bounce, so nothing is suppressed) and
     the next message still goes out on the same connection; so does a malformed address."""
@@ -107,7 +92,7 @@ def test_non_ascii_address_needs_smtputf8_and_never_sinks_the_connection() -> No
             assert len(sender._open) == 1
         return [(o.status, o.reply, o.stage) for o in out]
 
-    with server_without_smtputf8() as server:
+    with running_smtp_server(enable_SMTPUTF8=False) as server:
         utf8, bad, ok = asyncio.run(run(server))
     assert utf8[0] == "failed" and "SMTPUTF8" in utf8[1] and utf8[2] == ""
     assert bad[0] == "failed" and "forbidden characters" in bad[1] and bad[2] == ""
@@ -127,21 +112,15 @@ def test_non_ascii_address_goes_out_with_smtputf8(smtp_server: SMTPServer) -> No
 def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
     """aiosmtpd times idle sessions out (421, then hangs up), as Postfix does: the next
     messages, non-ASCII addresses included, go out on a fresh connection."""
-    handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, timeout=0.5)
-    controller.start()
 
-    async def run() -> list[str]:
-        async with SMTPSender("127.0.0.1", port, concurrency=1) as sender:
+    async def run(server: SMTPServer) -> list[str]:
+        async with SMTPSender(server.host, server.port, concurrency=1) as sender:
             out = [await sender.send(envelope("ok@example.com"))]
             await asyncio.sleep(1.5)  # the server closes the pooled connection
             for rcpt in ("민지@example.com", "jimin@example.com"):
                 out.append(await sender.send(envelope(rcpt)))
         return [o.status for o in out]
 
-    try:
-        assert asyncio.run(run()) == ["sent", "sent", "sent"]
-    finally:
-        controller.stop()
-    assert len(handler.messages) == 3
+    with running_smtp_server(timeout=0.5) as server:
+        assert asyncio.run(run(server)) == ["sent", "sent", "sent"]
+    assert len(server.handler.messages) == 3
