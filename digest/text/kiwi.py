@@ -80,9 +80,9 @@ def _base_tag(tag: str) -> str:
     return tag.split("-", 1)[0]
 
 
-# Nouns that may join into a compound when written without a space (인공+지능 -> 인공지능).
-# Kiwi splits most compounds; theme matching and ROUGE both want the word as the author wrote it.
 # What `_content` does with a token, by its tag (tags are few, so each is classified once).
+# Nouns may join into a compound when written without a space (인공+지능 -> 인공지능): Kiwi
+# splits most compounds; theme matching and ROUGE both want the word as the author wrote it.
 _SKIP, _NOUN, _STEM, _ROOT, _LATIN, _NUMBER = range(6)
 _KIND_OF_BASE = {"NNG": _NOUN, "NNP": _NOUN, "VV": _STEM, "VA": _STEM, "XR": _ROOT}
 _KIND_OF_BASE |= {"SL": _LATIN, "SN": _NUMBER}
