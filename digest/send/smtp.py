@@ -202,8 +202,6 @@ class SMTPSender:
         line endings, dot-stuffing) that cost more CPU than everything else in a send. The
         payload is prepared by `wire_data` instead and written on the connection's protocol
         after the server's 354, with the same timeout and the same errors as `data()`.
-        The `Envelope` addresses must not contain spaces, angle brackets or control
-        characters (`MessageTemplate.build` and `_check_address` make sure of it).
         """
         if not client.is_connected:
             # The server closed this pooled connection while it sat idle (its timeout, or a
@@ -222,9 +220,9 @@ class SMTPSender:
         options = [b"SIZE=%d" % len(envelope.data)] if client.supports_extension("size") else []
         if utf8:
             options.append(b"SMTPUTF8")
-        # MAIL and RCPT with addresses `MessageTemplate` already checked (no spaces, brackets
-        # or control characters): aiosmtplib's `mail`/`rcpt` would parse each again with
-        # email.utils, which costs more than the rest of the envelope.
+        # MAIL and RCPT with the addresses checked above (no spaces, brackets or control
+        # characters): aiosmtplib's `mail`/`rcpt` would parse each again with email.utils,
+        # which costs more than the rest of the envelope.
         mail = await client.execute_command(b"MAIL", b"FROM:<" + sender + b">", *options)
         if mail.code != 250:
             raise aiosmtplib.SMTPSenderRefused(mail.code, mail.message, envelope.sender)
