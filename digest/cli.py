@@ -368,7 +368,10 @@ def run_send(
     # The send lock from planning to the last message: another process (a scheduled run, a
     # second `digest send`) can neither take the same due rows nor plan the same posts into
     # a second issue meanwhile. Test copies and dry runs record nothing and need no lock.
-    with contextlib.nullcontext() if (to or dry_run) else sending(store):
+    if resume_only and not store.unfinished_editions():
+        click.echo("nothing to resume: every recipient of every digest is settled")
+        return
+    with contextlib.nullcontext() if (to is not None or dry_run) else sending(store):
         factory = MessageFactory(config)
         unfinished = [] if (to or dry_run) else store.unfinished_editions()
         edition = None
@@ -486,6 +489,17 @@ def send(state: Context, theme: str | None, to: str | None, dry_run: bool, resum
 def status(state: Context, edition: str | None) -> None:
     """Show delivery counts per state for an edition (default: the latest) and its failures."""
     store = state.store
+    holder = store.scheduler_lock("sender")
+    if holder is not None:  # first: a first send that is still planning shows here too
+        from digest.locks import SEND_STALE_SECONDS, send_holder_gone
+
+        gone = send_holder_gone(holder, datetime.now(UTC), SEND_STALE_SECONDS)
+        click.echo(
+            f"{'left by a stopped send' if gone else 'sending now'}: pid {holder.pid} on "
+            f"{holder.host}, since {holder.started:%Y-%m-%d %H:%M:%S} UTC (last heartbeat "
+            f"{holder.heartbeat:%H:%M:%S} UTC)"
+            + (f"; {gone}: `digest send --resume`" if gone else "")
+        )
     edition = edition or store.latest_edition()
     if edition is None:
         click.echo("nothing sent yet")
@@ -499,17 +513,6 @@ def status(state: Context, edition: str | None) -> None:
         click.echo(f"  {state_name:9} {counts.get(state_name, 0)}")
     for email, state_name, reply in store.failures(edition):
         click.echo(f"  {state_name}: {email}: {reply}")
-    holder = store.scheduler_lock("sender")
-    if holder is not None:
-        from digest.locks import SEND_STALE_SECONDS, send_holder_gone
-
-        gone = send_holder_gone(holder, datetime.now(UTC), SEND_STALE_SECONDS)
-        click.echo(
-            f"{'left by a stopped send' if gone else 'sending now'}: pid {holder.pid} on "
-            f"{holder.host}, since {holder.started:%Y-%m-%d %H:%M:%S} UTC (last heartbeat "
-            f"{holder.heartbeat:%H:%M:%S} UTC)"
-            + (f"; {gone}: `digest send --resume`" if gone else "")
-        )
 
 
 @main.command()

@@ -67,7 +67,12 @@ def send_holder_gone(lock: SchedulerLock, now: datetime, stale_after: float) -> 
     age = (now - lock.heartbeat).total_seconds()
     if lock.host == socket.gethostname():
         if lock.pid == os.getpid():
-            return None if lock.owner in _HELD else "an earlier process with this pid"
+            # Ours if the token is held here; otherwise an earlier process that had this pid
+            # (a restarted container), or one in another container with the same hostname
+            # and pid: only its heartbeat can tell.
+            if lock.owner in _HELD or age <= stale_after:
+                return None
+            return f"no heartbeat for {age:.0f}s (an earlier process with this pid)"
         if not pid_alive(lock.pid):
             return f"process {lock.pid} on {lock.host} is gone"
         if age > PID_REUSE_SECONDS:
@@ -109,8 +114,14 @@ def take_send_lock(store: Store, owner: str, now: datetime, stale_after: float) 
 def sending(store: Store, *, stale_after: float = SEND_STALE_SECONDS) -> Iterator[None]:
     """Hold the database's send lock for the block, with a heartbeat thread beating it."""
     owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-    take_send_lock(store, owner, datetime.now(UTC), stale_after)
+    # In `_HELD` before the row exists and until after it is gone: another thread of this
+    # process must never see our row without our token and think its holder gone.
     _HELD.add(owner)
+    try:
+        take_send_lock(store, owner, datetime.now(UTC), stale_after)
+    except BaseException:
+        _HELD.discard(owner)
+        raise
     done = threading.Event()
 
     def beat() -> None:
@@ -129,8 +140,9 @@ def sending(store: Store, *, stale_after: float = SEND_STALE_SECONDS) -> Iterato
     finally:
         done.set()
         thread.join()
-        _HELD.discard(owner)
         try:
             store.release_scheduler_lock(owner, name=SEND_LOCK)
         except Exception:  # never hide what happened in the block; a stale lock is taken over
             log.exception("event=send_lock_release_failed owner=%s", owner)
+        finally:
+            _HELD.discard(owner)

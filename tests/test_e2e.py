@@ -278,3 +278,15 @@ def test_a_live_holder_on_this_host_keeps_the_send_lock_however_late_its_heartbe
         holder.kill()
         holder.wait()
         store.close()
+
+
+def test_nothing_to_resume_is_no_error_while_another_process_sends(smtp_config: Path) -> None:
+    store = Store.open(load_config(smtp_config).store.path)
+    try:
+        with sending(store):
+            shown = cli(smtp_config, "status")  # before any edition: the send shows
+            assert shown.startswith(f"sending now: pid {os.getpid()}")
+            assert "nothing sent yet" in shown
+            assert "nothing to resume" in cli(smtp_config, "send", "--resume")
+    finally:
+        store.close()

@@ -462,6 +462,15 @@ def test_mjml_errors_name_the_template_line(tmp_path: Path, sample: Digest) -> N
             Renderer(override_dir=folder).render(sample)
         errors[name] = str(info.value)
         assert message in errors[name], name
+    # A comment that names the same tag is not what mrml saw: the typo's line still wins.
+    folder = tmp_path / "commented"
+    folder.mkdir()
+    broken = [*lines]
+    broken[column] = cases["typo"][0]
+    broken[0] = broken[0] + "{# do not write <mj-colum> #}"
+    (folder / "digest.mjml.j2").write_text("\n".join(broken), encoding="utf-8")
+    with pytest.raises(TemplateError, match=rf"/commented/digest\.mjml\.j2:{column + 1}: MJML"):
+        Renderer(override_dir=folder).render(sample)
     # The typo on the template line that spells it; the wrong end tag by the rendered MJML's
     # line and text (an element's end tag may come from a Jinja branch or an include).
     assert f"/typo/digest.mjml.j2:{column + 1}: MJML: unknown element" in errors["typo"]

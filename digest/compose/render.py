@@ -230,6 +230,9 @@ def check_html(markup: str) -> str | None:
 _URL_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
+_ONE_LINE_COMMENT = re.compile(r"\{#.*?#\}|<!--.*?-->")
+
+
 def safe_url(url: str | None) -> str:
     """`url` if it is an absolute http(s) URL, else "" (drops javascript:, data:, etc.)."""
     if not url:
@@ -448,15 +451,20 @@ class Renderer:
         line, problem = found
         unknown = re.fullmatch(r"unknown element <([a-z0-9-]+)>", problem)
         if unknown:
-            spelled = re.compile(rf"<{re.escape(unknown.group(1))}(?=[\s/>])")
+            spelled = re.compile(rf"<{re.escape(unknown.group(1))}(?=[\s/>]|$)", re.IGNORECASE)
             try:
                 raw = Path(path).read_text(encoding="utf-8").split("\n")
             except OSError:
                 raw = []
-            hits = [i + 1 for i, text in enumerate(raw) if spelled.search(text)]
+            # Comments on one line do not count: they are not what mrml saw.
+            hits = [
+                i + 1
+                for i, text in enumerate(raw)
+                if spelled.search(_ONE_LINE_COMMENT.sub("", text))
+            ]
             if len(hits) == 1:
                 return TemplateError(f"{path}:{hits[0]}: MJML: {problem} ({reason})")
-        text = source.splitlines()[line - 1].strip()[:80]
+        text = source.split("\n")[line - 1].strip()[:80]
         return TemplateError(
             f"{path}: MJML: line {line} of the rendered MJML: {problem} ({reason}): {text!r}"
         )
