@@ -373,7 +373,7 @@ def run_send(
         return
     with contextlib.nullcontext() if (to is not None or dry_run) else sending(store):
         factory = MessageFactory(config)
-        unfinished = [] if (to or dry_run) else store.unfinished_editions()
+        unfinished = [] if (to is not None or dry_run) else store.unfinished_editions()
         edition = None
         if not resume_only:
             if to is not None:
@@ -426,7 +426,9 @@ def run_send(
                 if test_report.sent == 0:
                     _fail("no message was accepted")
                 return
-            accepted = _deliver_editions(config, store, factory, edition, host, port, where)
+            accepted = _deliver_editions(
+                config, store, factory, unfinished, edition, host, port, where
+            )
         if not accepted:
             _fail("no message was accepted")
 
@@ -435,18 +437,18 @@ def _deliver_editions(
     config: Config,
     store: Store,
     factory: MessageFactory,
+    unfinished: list[str],
     edition: Edition | None,
     host: str,
     port: int,
     where: str,
 ) -> bool:
-    """Finish unfinished editions, then record and send `edition`; False when messages
-    were handed to the server and none was accepted. Run under the send lock."""
+    """Finish the `unfinished` editions (read under the send lock), then record and send
+    `edition`; False when messages were handed to the server and none was accepted."""
     from digest.outbox import record_edition
     from digest.send.workers import deliver_in_workers
 
-    # Read under the lock: a process that held it may have finished some meanwhile.
-    jobs = store.unfinished_editions()
+    jobs = list(unfinished)
     if edition is not None:
         record_edition(edition, factory, store)
         jobs.append(edition.id)

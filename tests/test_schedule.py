@@ -912,3 +912,32 @@ def test_quiet_notes_cut_short_by_a_stop_are_finished_once_after_a_restart(
                "alex.morgan@example.org"]  # fmt: skip
     assert sorted(notes) == sorted(readers)
     assert h.runs()[-1] == ("weekly", "2025-03-10T08:00", "quiet")
+
+
+def test_a_digest_send_during_a_runs_planning_is_refused(
+    harness_factory: type[Harness],
+    clock: time_machine.Coordinates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The send lock covers planning: a `digest send` started while a scheduled run plans
+    cannot record the same posts as another issue; each reader gets one digest."""
+    import digest.scheduling.runner as runner
+
+    h = harness_factory()
+    attempts: list[tuple[int, str]] = []
+    plan_run = runner.plan_run
+
+    def plan_with_a_manual_send(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = CliRunner().invoke(main, ["--config", str(h.path), "send"])
+        attempts.append((result.exit_code, result.output))
+        return plan_run(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "plan_run", plan_with_a_manual_send)
+    service = h.service()
+    service.start()
+    clock.move_to(datetime(2025, 3, 3, 8, 0, 1, tzinfo=SEOUL))
+    service.scheduler.tick()
+    ((code, output),) = attempts
+    assert code == 1 and "another digest process is sending" in output
+    assert sorted(Counter(recipients(h.server)).values()) == [1, 1, 1, 1]
+    assert h.runs() == [("weekly", "2025-03-03T08:00", "sent")]

@@ -140,7 +140,6 @@ class DeliveryStore(StoreBase):
         it runs on a connection kept for that purpose, through the SQLite driver directly:
         SQLAlchemy's per-statement work cost as much as SQLite's own."""
         now = datetime.now(UTC)
-        stamp = _stamp
         raw = self._settle_conn()
         try:
             raw.execute(
@@ -148,15 +147,15 @@ class DeliveryStore(StoreBase):
                 {
                     "status": status,
                     "reply": reply,
-                    "next_try": stamp(next_try),
-                    "updated": stamp(now),
+                    "next_try": _stamp(next_try),
+                    "updated": _stamp(now),
                     "digest_id": digest_id,
                     "email": email,
                 },
             )
             mark = status == "sent" and digest_id not in self._marked_sent
             if mark:
-                raw.execute(_MARK_SENT_SQL, {"sent": stamp(now), "digest_id": digest_id})
+                raw.execute(_MARK_SENT_SQL, {"sent": _stamp(now), "digest_id": digest_id})
             raw.commit()
             if mark:
                 self._marked_sent.add(digest_id)
