@@ -133,6 +133,56 @@ def test_short_text_still_drops_boilerplate() -> None:
     assert summary.sentences == ("본문은 한 문장이다.",)
 
 
+# A blog post with subheadings (as HTML <h2>s come out of ingestion: blocks of their own).
+# The second subheading repeats the title's words, so the title boost alone would pick it.
+KOREAN_ESSAY_WITH_HEADINGS = "\n\n".join(
+    [
+        "지난주 동네 도서관에서 오래된 신문 스크랩을 발견했다. 누군가 십 년 동안 모은 것이었다.",
+        "정보 자본: 현대의 새로운 힘",
+        "오늘날 정보 자본은 현대 사회에서 가장 중요한 자본으로 자리 잡았다. 정보를 다루는 힘은 "
+        "비판적으로 읽는 습관에서 나온다. 스크랩을 모은 사람도 매일 신문을 비판적으로 읽었을 "
+        "것이다.",
+        "우리에게 정보의 힘이 있다",
+        "정보가 민주화된 사회에서 우리는 단순한 소비자가 아니라 정보의 주체로서 그 힘을 이해해야 "
+        "한다. 그래서 오늘도 신문을 펼친다",
+        "- 매일 한 편 읽기",
+        "- 출처 확인하기",
+    ]
+)
+
+
+def test_headings_and_list_items_are_not_quoted() -> None:
+    config = SummaryConfig(sentences=3, max_chars=150)
+    summary = summarize(KOREAN_ESSAY_WITH_HEADINGS, title="우리에게 정보의 힘이 있다", config=config)
+    assert summary.algorithm == "hybrid" and len(summary.sentences) == 3
+    for fragment in ("정보 자본: 현대의 새로운 힘", "우리에게 정보의 힘이 있다", "- 매일 한 편 읽기"):
+        assert fragment not in summary.sentences
+    english = "Why it matters\n\nThe release makes builds twice as fast. It also fixes the cache.\n"
+    english += "\nWhat changed under the hood\n\nWe rewrote the scheduler from scratch this spring."
+    summary = summarize(english, title="Why the release matters", config=SummaryConfig())
+    assert summary.sentences and "Why it matters" not in summary.sentences
+    assert "What changed under the hood" not in summary.sentences
+
+
+def test_a_short_post_with_headings_is_its_own_summary_without_them() -> None:
+    summary = summarize(KOREAN_ESSAY_WITH_HEADINGS, config=SummaryConfig(max_chars=2000))
+    assert summary.algorithm == "full"
+    assert len(summary.sentences) == 7
+    assert not {"정보 자본: 현대의 새로운 힘", "우리에게 정보의 힘이 있다"} & set(summary.sentences)
+    assert not any(s.startswith("- ") for s in summary.sentences)
+    # A line without a full stop that ends in a final ending is still a sentence.
+    assert summary.sentences[-1] == "그래서 오늘도 신문을 펼친다"
+    # In a post that never uses full stops, only lines without a final ending are headings.
+    text = "정보 자본: 현대의 새로운 힘\n\n정보는 누구에게나 열려 있다\n\n다루는 능력은 다르다"
+    summary = summarize(text, config=SummaryConfig())
+    assert summary.sentences == ("정보는 누구에게나 열려 있다", "다루는 능력은 다르다")
+
+
+def test_a_post_that_is_only_a_list_is_still_summarized() -> None:
+    summary = summarize("- 새 기능 추가\n- 버그 수정\n- 문서 보강", config=SummaryConfig())
+    assert summary.sentences == ("- 새 기능 추가", "- 버그 수정", "- 문서 보강")
+
+
 def test_empty_text() -> None:
     assert summarize("", config=SummaryConfig()).sentences == ()
 

@@ -122,6 +122,27 @@ def test_paragraph_breaks_and_list_items_are_boundaries() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "final"),
+    [
+        ("정보 자본: 현대의 새로운 힘", False),  # a heading ends in a noun
+        ("1. 학습 방법을 이해하라: 자신만의 학습 스타일 찾기", False),
+        ("결론은 이렇다:", False),  # a lead-in to what follows
+        ("이 글은 2024년 12월 3일…", False),
+        ("그래서 나는 떠났다", True),  # a final ending without a full stop
+        ("정말 그럴까요?", True),
+        ('그는 "좋아."라고 말했다', True),
+        ("Why it matters", False),
+        ("The release is out.", True),
+        ('He said "yes."', True),
+    ],
+)
+def test_spans_say_whether_they_end_like_a_sentence(text: str, final: bool) -> None:
+    (span,) = split_spans(text)
+    assert span.text == text
+    assert span.final is final
+
+
 def test_split_keeps_original_spacing_and_offsets() -> None:
     # Kiwi normalises some forms internally (e.g. 입니다 -> 이 + ᆸ니다); output must not.
     text = "이건  두 칸 띄어쓰기입니다.   그리고ㅋㅋ 이상한맞춤법도있음.\n\n마지막"

@@ -24,7 +24,7 @@ from digest.summarize.sumy_adapter import SUMY_ALGORITHMS, sumy_scores
 from digest.text.english import english_terms
 from digest.text.kiwi import content_morphemes, morphemes_of
 from digest.text.lang import detect_language
-from digest.text.sentences import Span, iter_spans_many
+from digest.text.sentences import Span, iter_spans_many, punctuated
 
 HYBRID = "hybrid"
 ALGORITHMS = ("lead", *SUMY_ALGORITHMS, HYBRID)
@@ -64,7 +64,7 @@ class Candidate:
     text: str
     terms: tuple[str, ...]
     position: int
-    boilerplate: bool = False
+    boilerplate: bool = False  # not summary material: boilerplate, or a heading (see below)
 
 
 def _terms_for(text: str, language: str) -> list[str]:
@@ -268,9 +268,8 @@ def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig
             pieces = [s.text for s in spans] or [descriptions[i]]
             results.append(Summary(langs[i], tuple(pieces), "description"))
             continue
-        candidates = [
-            Candidate(s.text, s.terms, k, is_boilerplate(s.text)) for k, s in enumerate(spans)
-        ]
+        skip = _not_summary_material(spans)
+        candidates = [Candidate(s.text, s.terms, k, k in skip) for k, s in enumerate(spans)]
         content = [c.text for c in candidates if not c.boilerplate]
         if len(_SEPARATOR.join(content)) <= config.max_chars:
             results.append(Summary(langs[i], tuple(content), "full"))
@@ -286,6 +285,28 @@ def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig
         )
         results.append(Summary(langs[i], tuple(candidates[k].text for k in chosen), algorithm))
     return results
+
+
+def _not_summary_material(spans: Sequence[Span]) -> set[int]:
+    """Indices of spans no summary should quote: boilerplate (bylines, captions, subscribe
+    lines), and headings: a block of its own that does not end like the post's sentences do
+    (a subheading, label or list item; quoted in a summary it reads as a fragment glued to
+    the next sentence). In a post that ends its sentences with full stops, a lone line
+    without one is a heading even when it is a clause (`우리에게 힘이 있다`); in one that does
+    not, a lone line is a heading when it lacks a final ending too (`정보 자본: 새로운 힘`).
+    Headings are kept when the post has nothing else to offer (release notes as a bare list).
+    """
+    boilerplate = {k for k, s in enumerate(spans) if is_boilerplate(s.text)}
+    per_block = Counter(s.paragraph for s in spans)
+    lone = [k for k, s in enumerate(spans) if per_block[s.paragraph] == 1]
+    stops = [punctuated(s.text) for s in spans]
+    if 2 * sum(stops) >= len(spans):
+        headings = {k for k in lone if not stops[k]}
+    else:
+        headings = {k for k in lone if not spans[k].final}
+    if len(boilerplate | headings) == len(spans):
+        return boilerplate
+    return boilerplate | headings
 
 
 def _title_terms_many(titles: Sequence[tuple[str, str]]) -> list[list[str]]:

@@ -43,6 +43,7 @@ _LIGHT_STEMS = frozenset(
 _QUOTE_OPEN = frozenset({"SSO"})
 _QUOTE_CLOSE = frozenset({"SSC"})
 _FINAL_PUNCT = frozenset({".", "?", "!", "…", "。", "？", "！"})
+_FINAL_PUNCT_ENDS = tuple(_FINAL_PUNCT)
 _TRAILING_DOTS = re.compile(r"[.,]+$")
 # Where `_sentence_cuts` can cut at all: final punctuation, whitespace, then a non-word symbol
 # (an opening quote is one). A cheap test that spares the token walk for most sentences.
@@ -55,6 +56,7 @@ class AnalyzedSentence:
     start: int
     end: int
     morphemes: tuple[str, ...]
+    final: bool = True  # ends like a sentence: a final ending (EF) or final punctuation
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,25 @@ def _sentence_cuts(tokens: Sequence[Any], text: str, start: int, end: int) -> li
     return cuts
 
 
+# Symbols that may follow a sentence's last word: punctuation, quotes, brackets, emoji.
+_TRAILING_SYMBOLS = frozenset({"SF", "SP", "SSO", "SSC", "SE", "SO", "SW", "SB"})
+
+
+def _ends_sentence(tokens: Sequence[Any]) -> bool:
+    """Whether a token run ends like a sentence: with final punctuation (`.`, `?`, `!`, ...)
+    or with a final ending (`...했다`, `...까요`) before any closing quotes and symbols.
+    Headings, labels and list items (`정보 자본: 현대의 새로운 힘`) end in neither."""
+    for tok in reversed(tokens):
+        tag = tok.tag
+        if tag == "SF":
+            return tok.form.endswith(_FINAL_PUNCT_ENDS)
+        if tok.form in (":", "："):
+            return False  # a lead-in (`결론은 이렇다:`) introduces what follows
+        if tag not in _TRAILING_SYMBOLS:
+            return _base_tag(tag) == "EF"
+    return False
+
+
 def _analysis(text: str, sents: Iterable[Sequence[Any]]) -> Analysis:
     """Sentences (with extra cuts and quote fixes) and morphemes from Kiwi's token runs, one
     run per sentence Kiwi found."""
@@ -201,7 +222,8 @@ def _analysis(text: str, sents: Iterable[Sequence[Any]]) -> Analysis:
         while b > a and text[b - 1].isspace():
             b -= 1
         if a < b:
-            sentences.append(AnalyzedSentence(text[a:b], a, b, tuple(_content(toks))))
+            content = tuple(_content(toks))
+            sentences.append(AnalyzedSentence(text[a:b], a, b, content, _ends_sentence(toks)))
     return Analysis(text, tuple(sentences))
 
 

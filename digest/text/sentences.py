@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 _LIST_ITEM = re.compile(r"\s*(?:[-*+•·▶▷■□◆◇○●※✔✓]|\d{1,3}[.)]|[가-하][.)]|\(\d{1,3}\))\s")
 _LINE_END = re.compile(r"""[.?!。…？！:]["'”’)\]]*\s*$""")
+_SENTENCE_END = re.compile(r"""[.?!。…？！]["'”’)\]]*$""")
 # A line this short that does not end a sentence is a heading or label, not a hard wrap.
 _SHORT_LINE = 40
 
@@ -37,6 +38,7 @@ class Span:
     language: str  # "ko" or "en"
     terms: tuple[str, ...]  # content morphemes (ko) or stemmed content words (en)
     paragraph: int  # index of the block the sentence came from
+    final: bool = True  # ends like a sentence, unlike a heading, label or list item
 
 
 @functools.lru_cache(maxsize=1)
@@ -131,13 +133,19 @@ def iter_spans_many(
             if lang == "ko":
                 for s in next(analyses).sentences:
                     start, end = a + s.start, a + s.end
-                    spans.append(Span(text[start:end], start, end, "ko", s.morphemes, index))
+                    piece = text[start:end]
+                    spans.append(Span(piece, start, end, "ko", s.morphemes, index, s.final))
             else:
                 for start, end in _english_spans(flat[a:b], a):
                     piece = text[start:end]
                     terms = tuple(english_terms(piece))
-                    spans.append(Span(piece, start, end, "en", terms, index))
+                    spans.append(Span(piece, start, end, "en", terms, index, punctuated(piece)))
         yield spans
+
+
+def punctuated(sentence: str) -> bool:
+    """Whether a sentence ends in final punctuation, before any closing quotes/brackets."""
+    return _SENTENCE_END.search(sentence) is not None
 
 
 def split_sentences(text: str, language: str | None = None) -> list[str]:
