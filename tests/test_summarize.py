@@ -153,9 +153,10 @@ KOREAN_ESSAY_WITH_HEADINGS = "\n\n".join(
 
 def test_headings_and_list_items_are_not_quoted() -> None:
     config = SummaryConfig(sentences=3, max_chars=150)
-    summary = summarize(KOREAN_ESSAY_WITH_HEADINGS, title="우리에게 정보의 힘이 있다", config=config)
+    title = "우리에게 정보의 힘이 있다"
+    summary = summarize(KOREAN_ESSAY_WITH_HEADINGS, title=title, config=config)
     assert summary.algorithm == "hybrid" and len(summary.sentences) == 3
-    for fragment in ("정보 자본: 현대의 새로운 힘", "우리에게 정보의 힘이 있다", "- 매일 한 편 읽기"):
+    for fragment in ("정보 자본: 현대의 새로운 힘", title, "- 매일 한 편 읽기"):
         assert fragment not in summary.sentences
     english = "Why it matters\n\nThe release makes builds twice as fast. It also fixes the cache.\n"
     english += "\nWhat changed under the hood\n\nWe rewrote the scheduler from scratch this spring."
@@ -176,6 +177,21 @@ def test_a_short_post_with_headings_is_its_own_summary_without_them() -> None:
     text = "정보 자본: 현대의 새로운 힘\n\n정보는 누구에게나 열려 있다\n\n다루는 능력은 다르다"
     summary = summarize(text, config=SummaryConfig())
     assert summary.sentences == ("정보는 누구에게나 열려 있다", "다루는 능력은 다르다")
+
+
+def test_list_items_are_passed_over_but_kept_in_a_short_posts_own_summary() -> None:
+    text = (
+        "기술 변화에 대처하는 방법을 정리했다. 무엇보다 자신에게 맞는 학습 방법을 찾는 것이 "
+        "중요하다. 1. 학습 방법을 이해하라: 자신만의 학습 스타일 찾기 우리는 모두 다른 방식으로 "
+        "배우고 이해합니다. 2. 정보 과잉에서 벗어나라: 트렌드에 휩쓸리지 않기 새로운 기술이 "
+        "나올 때마다 모두가 달아오른다. 결국 꾸준히 배우는 사람이 학습 방법의 변화에 적응한다."
+    )
+    summary = summarize(text, title="학습 방법을 학습하기", config=SummaryConfig(max_chars=150))
+    assert summary.algorithm == "hybrid" and summary.sentences
+    assert not any(s[0].isdigit() for s in summary.sentences)
+    summary = summarize(text, config=SummaryConfig(max_chars=1000))
+    assert summary.algorithm == "full"
+    assert sum(s[0].isdigit() for s in summary.sentences) == 2
 
 
 def test_a_post_that_is_only_a_list_is_still_summarized() -> None:
@@ -372,6 +388,10 @@ def test_planning_again_does_not_summarize_unchanged_posts(
         shorter = replace(config, summary=replace(config.summary, sentences=2))
         pipeline.preview_digest(shorter, store, now=now)
         assert summarized == [count, 1, count]
+        # A summarizer that would summarize differently does not reuse the old summaries.
+        monkeypatch.setattr(pipeline, "SUMMARY_VERSION", pipeline.SUMMARY_VERSION + 1)
+        pipeline.preview_digest(config, store, now=now)
+        assert summarized == [count, 1, count, count]
     finally:
         store.close()
 

@@ -3,6 +3,7 @@
 from digest.summarize.core import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
+    SUMMARY_VERSION,
     Summarizer,
     SummaryConfig,
     SummaryRequest,
@@ -15,6 +16,7 @@ from digest.summarize.core import (
 __all__ = [
     "ALGORITHMS",
     "DEFAULT_ALGORITHM",
+    "SUMMARY_VERSION",
     "Summarizer",
     "SummaryConfig",
     "SummaryRequest",

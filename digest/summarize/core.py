@@ -24,7 +24,12 @@ from digest.summarize.sumy_adapter import SUMY_ALGORITHMS, sumy_scores
 from digest.text.english import english_terms
 from digest.text.kiwi import content_morphemes, morphemes_of
 from digest.text.lang import detect_language
-from digest.text.sentences import Span, iter_spans_many, punctuated
+from digest.text.sentences import Span, iter_spans_many, punctuated, starts_list_item
+
+# Part of the summary cache's key: raise it whenever the same text and settings would give a
+# different summary (a new selection rule, a new analyzer), so an upgrade does not serve
+# summaries the old code made. 2: headings and list items are passed over.
+SUMMARY_VERSION = 2
 
 HYBRID = "hybrid"
 ALGORITHMS = ("lead", *SUMY_ALGORITHMS, HYBRID)
@@ -268,9 +273,11 @@ def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig
             pieces = [s.text for s in spans] or [descriptions[i]]
             results.append(Summary(langs[i], tuple(pieces), "description"))
             continue
-        skip = _not_summary_material(spans)
-        candidates = [Candidate(s.text, s.terms, k, k in skip) for k, s in enumerate(spans)]
-        content = [c.text for c in candidates if not c.boilerplate]
+        skip, listed = _not_summary_material(spans)
+        candidates = [
+            Candidate(s.text, s.terms, k, k in skip or k in listed) for k, s in enumerate(spans)
+        ]
+        content = [s.text for k, s in enumerate(spans) if k not in skip]
         if len(_SEPARATOR.join(content)) <= config.max_chars:
             results.append(Summary(langs[i], tuple(content), "full"))
             continue
@@ -287,14 +294,20 @@ def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig
     return results
 
 
-def _not_summary_material(spans: Sequence[Span]) -> set[int]:
-    """Indices of spans no summary should quote: boilerplate (bylines, captions, subscribe
-    lines), and headings: a block of its own that does not end like the post's sentences do
-    (a subheading, label or list item; quoted in a summary it reads as a fragment glued to
-    the next sentence). In a post that ends its sentences with full stops, a lone line
-    without one is a heading even when it is a clause (`우리에게 힘이 있다`); in one that does
-    not, a lone line is a heading when it lacks a final ending too (`정보 자본: 새로운 힘`).
-    Headings are kept when the post has nothing else to offer (release notes as a bare list).
+def _not_summary_material(spans: Sequence[Span]) -> tuple[set[int], set[int]]:
+    """Indices of spans a summary should not quote: (not content, list items).
+
+    Not content: boilerplate (bylines, captions, subscribe lines), and headings: a block of
+    its own that does not end like the post's sentences do (a subheading or label; quoted in
+    a summary it reads as a fragment glued to the next sentence). In a post that ends its
+    sentences with full stops, a lone line without one is a heading even when it is a clause
+    (`우리에게 힘이 있다`); in one that does not, a lone line is a heading when it lacks a
+    final ending too (`정보 자본: 새로운 힘`).
+
+    List items (`- 비용`, `1. 학습 방법을 이해하라`) are content, so a short post keeps them
+    in its own summary, but quoted out of their list they read as fragments, so ranking
+    passes them over. Either kind is kept when the post has nothing else to offer (release
+    notes as a bare list).
     """
     boilerplate = {k for k, s in enumerate(spans) if is_boilerplate(s.text)}
     per_block = Counter(s.paragraph for s in spans)
@@ -304,9 +317,13 @@ def _not_summary_material(spans: Sequence[Span]) -> set[int]:
         headings = {k for k in lone if not stops[k]}
     else:
         headings = {k for k in lone if not spans[k].final}
+    listed = {k for k, s in enumerate(spans) if starts_list_item(s.text)} - boilerplate
     if len(boilerplate | headings) == len(spans):
-        return boilerplate
-    return boilerplate | headings
+        headings = set()
+    skip = boilerplate | headings
+    if len(skip | listed) == len(spans):
+        listed = set()
+    return skip, listed - skip
 
 
 def _title_terms_many(titles: Sequence[tuple[str, str]]) -> list[list[str]]:
@@ -375,6 +392,7 @@ __all__ = [
     "ALGORITHMS",
     "DEFAULT_ALGORITHM",
     "HYBRID_WEIGHTS",
+    "SUMMARY_VERSION",
     "Candidate",
     "HybridWeights",
     "Span",

@@ -191,7 +191,7 @@ def _ends_sentence(tokens: Sequence[Any]) -> bool:
     for tok in reversed(tokens):
         tag = tok.tag
         if tag == "SF":
-            return tok.form.endswith(_FINAL_PUNCT_ENDS)
+            return bool(tok.form.endswith(_FINAL_PUNCT_ENDS))
         if tok.form in (":", "："):
             return False  # a lead-in (`결론은 이렇다:`) introduces what follows
         if tag not in _TRAILING_SYMBOLS:

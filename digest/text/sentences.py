@@ -143,6 +143,11 @@ def iter_spans_many(
         yield spans
 
 
+def starts_list_item(sentence: str) -> bool:
+    """Whether a sentence starts with a list marker (`- `, `1. `, `가. `, `(1) `)."""
+    return _LIST_ITEM.match(sentence) is not None
+
+
 def punctuated(sentence: str) -> bool:
     """Whether a sentence ends in final punctuation, before any closing quotes/brackets."""
     return _SENTENCE_END.search(sentence) is not None
