@@ -1,5 +1,8 @@
 """Summary quality and speed benchmark.
 
+Sentence splitting, on sci-news-sum-kr-50's articles joined back into running text (once with
+". " between the sentences, once with a bare space, so that only endings mark them):
+precision and recall of the boundaries, ours (`split_spans`) against Kiwi's own splitter.
 Quality, on sci-news-sum-kr-50 (read in place, never copied into the repo): sentence-level F1
 against the annotated summary sentences, and ROUGE-1/2 F over Kiwi content morphemes (a
 whitespace or rouge_score tokenizer would drop or mangle Hangul), at k=3 and at k = number of
@@ -37,6 +40,7 @@ from digest.summarize.core import (
     score_sentences,
 )
 from digest.text.kiwi import content_morphemes, get_kiwi, morphemes_of
+from digest.text.sentences import split_spans_many
 
 DEFAULT_DATA = Path("/work/shared/eval/sci-news-sum-kr-50")
 DEFAULT_SEEDS = Path("/work/shared/seeds/000_6afb54d03c3eef92.txt")
@@ -132,6 +136,38 @@ def evaluate(docs: Sequence[Doc], ranker: Ranker) -> dict[str, float]:
             out.setdefault(f"R1@{label}", []).append(rouge_f(hyp, ref, 1))
             out.setdefault(f"R2@{label}", []).append(rouge_f(hyp, ref, 2))
     return {key: statistics.mean(values) for key, values in out.items()}
+
+
+def _joined(sentences: Sequence[str], separator: str) -> tuple[str, set[int]]:
+    """The sentences as running text, and the offsets where each (but the last) ends."""
+    text, ends = "", set()
+    for i, sentence in enumerate(sentences):
+        text += sentence + separator.rstrip()
+        if i < len(sentences) - 1:
+            ends.add(len(text))
+            text += " "
+    return text, ends
+
+
+def splitting(docs: Sequence[Doc]) -> None:
+    """Boundary precision/recall on the articles joined back into running text."""
+    print(f"\nsentence splitting: {len(docs)} articles joined into running text")
+    print(f"{'joined with':<14}{'splitter':<20}{'P':>8}{'R':>8}{'F1':>8}{'missed':>8}{'extra':>8}")
+    kiwi = get_kiwi()
+    for label, separator in (('". "', ". "), ('" " (no dots)', " ")):
+        texts, golds = zip(*(_joined(d.sentences, separator) for d in docs), strict=True)
+        ours = [
+            {span.end for span in spans} for spans in split_spans_many(texts, ["ko"] * len(texts))
+        ]
+        theirs = [{s.end for s in kiwi.split_into_sents(text)} for text in texts]
+        for name, found in (("digest", ours), ("kiwi split_into_sents", theirs)):
+            found = [f - {len(t)} for f, t in zip(found, texts, strict=True)]
+            tp = sum(len(f & g) for f, g in zip(found, golds, strict=True))
+            extra = sum(len(f - g) for f, g in zip(found, golds, strict=True))
+            missed = sum(len(g - f) for f, g in zip(found, golds, strict=True))
+            p, r = tp / max(1, tp + extra), tp / max(1, tp + missed)
+            f1 = 2 * p * r / max(1e-9, p + r)
+            print(f"{label:<14}{name:<20}{p:>8.3f}{r:>8.3f}{f1:>8.3f}{missed:>8}{extra:>8}")
 
 
 def load_seed_posts(path: Path) -> list[tuple[str, str]]:
@@ -303,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{result[k]:>8.1f}" if k.startswith("F1") else f"{result[k]:>8.3f}" for k in keys
         )
         print(f"{name:<26}{cells}")
+
+    splitting(docs)
 
     posts = load_seed_posts(args.seeds)
     chars = sum(len(body) for _, body in posts)

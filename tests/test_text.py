@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from digest.text import (
@@ -91,6 +93,38 @@ def test_korean_quote_after_finished_sentence_starts_a_new_one() -> None:
         '"정말 그렇다."라고 말했다.',
         "다음 문장이다.",
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # From the seed posts, with enough context that Kiwi keeps them together.
+        "중간관리자에 대한 이야기는 DBR에 잘 정리된 게 있으니 한 번 읽어봅시다. (본인이 "
+        "중간관리자라면 더더욱이) 근데, 이러면 이제 델포이 신탁이 시작됩니다.",
+        "통해 정보를 확인할 필요가 있으며, 이는 검색 엔진이 제공하는 기능입니다. ⇒ 결국 SEO는 "
+        "필요합니다. 실제로 Naver CUE;나 Perplexity를",
+        "성능을 도출하는 기술이라고 정의하며, 이를 시행착오 과정에 비유했습니다. ⚙ 기존 "
+        "프로그래밍과 달리, 프롬프트 엔지니어링은 반복적인 실험과 피드백을",
+        "트럼프가 대통령이 될 확률이 매우 매우 높습니다. (틀리면 어쩔 수 없고) 왜 이렇게까지 "
+        "확신을 하느냐 사실 밤새 이야기 나눌 수 있는 주제입니다.",
+        "깊은 유대감을 형성했습니다. '다니'는 드라마의 주인공이다.",
+        "우리가 언제 일하기 싫은가? “항상”이라고 말할 수도 있겠지만 잘 생각해 보자.",
+    ],
+)
+def test_korean_finished_sentence_before_a_bracket_or_symbol_ends(text: str) -> None:
+    # Kiwi keeps these together in running text; a final ending, a full stop and a space
+    # end a sentence whatever follows. (What follows may be split further.)
+    sentences = split_sentences(text, "ko")
+    first_end = re.search(r"[.?!] ", text)
+    assert first_end is not None
+    assert sentences[0] == text[: first_end.start() + 1]
+    assert " ".join(sentences) == text
+
+
+def test_korean_full_stops_inside_quotes_and_brackets_do_not_end_the_sentence() -> None:
+    quoted = '그는 "좋다. 가자. 이제 끝이다."라고 말했다.'
+    for text in (quoted, "결과는 (정말 그렇다. 분명하다) 같았다."):
+        assert split_sentences(text, "ko") == [text]
 
 
 def test_korean_opening_quote_is_not_left_behind() -> None:

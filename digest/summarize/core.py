@@ -28,7 +28,8 @@ from digest.text.sentences import Span, iter_spans_many, punctuated, starts_list
 
 # Part of the summary cache's key: raise it whenever the same text and settings would give a
 # different summary (a new selection rule, a new analyzer), so an upgrade does not serve
-# summaries the old code made. 2: headings and list items are passed over.
+# summaries the old code made. 2: headings and list items are passed over; Korean sentences
+# end after a final ending and full stop before any symbol, not only before a quote.
 SUMMARY_VERSION = 2
 
 HYBRID = "hybrid"

@@ -45,9 +45,9 @@ _QUOTE_CLOSE = frozenset({"SSC"})
 _FINAL_PUNCT = frozenset({".", "?", "!", "…", "。", "？", "！"})
 _FINAL_PUNCT_ENDS = tuple(_FINAL_PUNCT)
 _TRAILING_DOTS = re.compile(r"[.,]+$")
-# Where `_sentence_cuts` can cut at all: final punctuation, whitespace, then a non-word symbol
-# (an opening quote is one). A cheap test that spares the token walk for most sentences.
-_CUT_CANDIDATE = re.compile(r"[.?!…。？！]\s+[^\w\s]")
+# Where `_sentence_cuts` can cut at all: final punctuation, then whitespace, inside a Kiwi
+# sentence. A cheap test that spares the token walk for most sentences.
+_CUT_CANDIDATE = re.compile(r"[.?!…。？！]\s+\S")
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,10 @@ def _content(tokens: Sequence[Any]) -> list[str]:
 def _sentence_cuts(tokens: Sequence[Any], text: str, start: int, end: int) -> list[int]:
     """Extra boundaries inside one Kiwi sentence, as absolute offsets.
 
-    Kiwi keeps `말했다. "다음 인용."라고 했다` together when a quotation follows a finished
-    sentence; a final ending + full stop + space at quote depth 0 is a boundary.
+    Kiwi keeps a finished sentence together with what follows when that starts with a quote,
+    a bracket or a symbol (`말했다. "다음 인용."라고 했다`, `읽어봅시다. (중간관리자라면)`,
+    `기능입니다. ⇒ 결국`); a final ending + final punctuation + space, outside quotes and
+    brackets, is a boundary whatever follows.
     """
     if not _CUT_CANDIDATE.search(text, start, end):
         return []  # no final punctuation followed by space and a symbol: nothing to cut
@@ -174,7 +176,6 @@ def _sentence_cuts(tokens: Sequence[Any], text: str, start: int, end: int) -> li
                 and start < after < end
                 and text[after : nxt.start].strip() == ""
                 and nxt.start > after
-                and nxt.tag in _QUOTE_OPEN
             ):
                 cuts.append(after)
     return cuts
@@ -199,13 +200,36 @@ def _ends_sentence(tokens: Sequence[Any]) -> bool:
     return False
 
 
+# What can only continue a word: particles, endings, the copula, suffixes. No sentence
+# starts with one.
+_ATTACHED_PREFIXES = ("J", "E", "VCP", "XS")
+
+
+def _rejoin_attached(sents: Iterable[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+    """Kiwi's sentences, with a run that starts with a particle or ending written right
+    after the previous run put back onto it: Kiwi sometimes ends a sentence after a closing
+    quote and starts the next with the quoted word's particle (`'다니'` + `는 드라마의...`,
+    `“항상”` + `이라고 말할 수도...`)."""
+    held: list[Any] = []
+    for tokens in sents:
+        if not tokens:
+            continue
+        first = tokens[0]
+        if held and first.start == held[-1].end and first.tag.startswith(_ATTACHED_PREFIXES):
+            held.extend(tokens)
+            continue
+        if held:
+            yield held
+        held = list(tokens)
+    if held:
+        yield held
+
+
 def _analysis(text: str, sents: Iterable[Sequence[Any]]) -> Analysis:
     """Sentences (with extra cuts and quote fixes) and morphemes from Kiwi's token runs, one
     run per sentence Kiwi found."""
     raw: list[tuple[int, int, Sequence[Any]]] = []
-    for tokens in sents:
-        if not tokens:
-            continue
+    for tokens in _rejoin_attached(sents):
         start, end = tokens[0].start, tokens[-1].end
         cuts = _sentence_cuts(tokens, text, start, end)
         if not cuts:
