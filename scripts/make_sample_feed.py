@@ -4,8 +4,8 @@
 The seed (`shared/seeds/000_6afb54d03c3eef92.txt`) is a plain-text capture of the Korean blog
 "해봄의 아카이브" by Haebom: site title, description, then per post an author line ("Haebom"),
 a title line, the body on ONE line, an optional bare comment count, a reaction-emoji line and a
-reaction count. It carries no dates, links, tags or paragraph breaks; this script ADDS them
-(deterministically, no randomness) and writes an Atom 1.0 feed:
+reaction count. It carries no dates, links, tags, paragraph breaks or subheadings; this script
+ADDS them (deterministically, no randomness) and writes an Atom 1.0 feed:
 
     python scripts/make_sample_feed.py                 # -> samples/haebom/feed.atom
     python scripts/make_sample_feed.py --fixtures      # also tests/fixtures/{feeds,sources}/
@@ -13,8 +13,10 @@ reaction count. It carries no dates, links, tags or paragraph breaks; this scrip
 
 Added by us, per post: a slug and link, a tag: URI id, published/updated dates (newest post
 2026-11-20T09:00:00+09:00, older posts 1-4 days apart), 2-4 category tags chosen by hand from
-the post's subject (`POSTS` below), a teaser summary and paragraph breaks (the body is
-re-split at sentence ends with kiwipiepy; the sentence text itself is kept exactly).
+the post's subject (`POSTS` below), a teaser summary, the section headings the capture glued
+onto the next sentence (`HEADINGS`, found by reading the posts; each becomes an <h2>) and
+paragraph breaks (the text between headings is re-split at sentence ends with kiwipiepy; the
+text itself is kept exactly).
 """
 
 from __future__ import annotations
@@ -114,6 +116,159 @@ GAPS_DAYS = (
 TIMES = ("09:00", "22:40", "07:50", "12:20", "23:15", "08:35", "21:05", "19:30", "06:55", "13:10")
 # A few older posts were edited after publishing: index -> hours until `updated`.
 EDITS_HOURS = {9: 5, 14: 26, 15: 3, 27: 2, 28: 30}
+
+# Section headings of the original posts, which the capture glued onto the next sentence
+# (`... 역할을 한다. 정보 자본: 현대의 새로운 힘 오늘날 ...`): restored as <h2> so the sample
+# reads like the blog. Identified by reading each post; each is found in order after the
+# previous one, between spaces (a pair `(text, n)` means its n-th such occurrence from there:
+# post 28 names its first two stages in an inline overview before their sections).
+HEADINGS: dict[int, tuple[str | tuple[str, int], ...]] = {
+    0: (
+        "정보 자본: 현대의 새로운 힘",
+        "정보와 권력: 미셸 푸코의 시각에서",
+        "정보 민주주의와 권력의 균열",
+        "정보 민주주의의 장점과 그 한계",
+        "우리에게 힘이 있기에 위해선",
+    ),
+    1: (
+        "지식 노동자와 전문가의 차이",
+        "표현의 자유와 책임감",
+        "사회적 인정과 그 이면의 책임",
+        "책임감이 완성하는 전문성",
+    ),
+    2: (
+        "AI PC 사용자가 오히려 생산성이 떨어진다?",
+        "사용자와 AI 간의 소통 문제",
+        "AI PC에 대한 오해와 낮은 인식",
+        "생산성 향상을 위한 해결책은?",
+    ),
+    3: (
+        "인공지능 기술 FOMO에 대처하는 방법",
+        "1. 학습 방법을 이해하라: 자신만의 학습 스타일 찾기",
+        "실천 방법",
+        "2. 정보 과잉에서 벗어나라: 트렌드에 휩쓸리지 않기",
+        "실천 방법",
+        "3. 핵심 기술에 집중하라: 키프레임 기술 이해하기",
+    ),
+    4: (
+        "과도한 처벌 규정과 모호한 법적 책임",
+        "모호하고 광범위한 '고위험 AI' 정의",
+        "그래서 어쩌자고?",
+    ),
+    6: (
+        "GTM 전략의 세 가지 단계",
+        "문제-해결 적합성 (Problem-Solution Fit)",
+        "제품-시장 적합성 (Product-Market Fit)",
+    ),
+    7: (
+        "초심자들이 휘둘리는 이유",
+        "과거의 영광에 매몰되지 않고 나아가는 자세",
+        "초심자들에게 필요한 현실적인 조언",
+    ),
+    8: (
+        "고객 유지율(Retention)",
+        "매출 성장(Top-line Growth)",
+    ),
+    9: (
+        "VLP란 무엇인가요?",
+        "VLP의 주요 사용 예시",
+        "VLP 기술의 최신 발전",
+        "1. 이미지와 텍스트를 학습하는 방법",
+        "2. 멀티모달 대조 학습",
+        "VLP의 한계와 개선 방향",
+    ),
+    10: (
+        "AI 기술과 새로운 위험의 등장",
+        "사건 개요",
+        "Character.AI의 공식 대응",
+    ),
+    11: (
+        "왜 Fine-Tuning이 필요한가?",
+        "Fine-Tuning LLMs의 주요 기술",
+        "파라미터 효율적 Fine-Tuning (PEFT)",
+        "주요 PEFT 기술",
+        "혼합 전문가 (Mixture of Experts, MoE)",
+        "강화 학습 기반 최적화 (PPO, DPO)",
+    ),
+    12: (
+        "인공지능 도입의 현실적인 문제점",
+        "데이터 전처리의 중요성",
+        "청킹(Chunking) 전략과 방법론",
+        "청킹 전략",
+    ),
+    14: ("자율성(Automony)",),
+    16: (
+        "검색 결과와 생성 결과는 다르다.",
+        "1. 검색 엔진의 본질: 정보의 연결",
+        "2. SEO와 AI의 결합: 새로운 검색 경험",
+        "E-E-A-T 전략을 통한 SEO 강화",
+        "1. Experience (경험)",
+    ),
+    17: (
+        "국정감사에서 생긴 일",
+        "인공지능은 죄가 없다.",
+        "힘을 줘야하는 곳에 힘을 주자",
+        "물어봅시다",
+    ),
+    20: ("자꾸 새로운 말 만들지 말고 있는 말 씁시다 제발",),
+    21: (
+        "첫번째 편지",
+        "두번째 편지",
+    ),
+    22: (
+        "데이터 센터 산업의 규모와 중요성",
+        "데이터 센터의 주요 구성 요소",
+        "1. 서버와 스토리지",
+        "2. 네트워크 장비",
+        "3. 전력 공급 시스템",
+        "4. 냉각 시스템",
+    ),
+    24: (
+        "프롬프트 엔지니어링 살펴보기: 전문가의 관점과 인사이트",
+        "프롬프트 엔지니어링의 진화와 미래",
+    ),
+    25: ("그럼 앞으로의 20년은 어떻게 기획하고 있는가?",),
+    26: (
+        "5단계 : Retention(사용자 유지 및 이탈 방지)",
+        "전문화",
+        "개인화",
+        "토큰최적화",
+        "솔루션 형태 제공",
+    ),
+    27: (
+        "3단계 : Using(제품/서비스 사용)",
+        "Summary: AI를 활용해 콘텐츠를 요약하는 사용 방법",
+        "Blend: 프롬프트와 새로운 요소를 결합해 창의적 결과를 유도하는 사용 방법",
+        "Auto Fill: 한 번의 프롬프트로 여러 입력을 쉽게 확장하는 사용 방법",
+        "Inline Action: 페이지에서 사용 가능한 콘텐츠와의 맥락적 사용 방법",
+        "Synthesis: 복잡한 정보를 간결한 구조로 재구성하야 사용하는 방법",
+        "진행과정 공유",
+    ),
+    28: (
+        ("1단계 : Intent(사용자 의도와 목표 파악)", 2),
+        "2단계 : Wayfinding(사용자 제품 이해 구간)",
+        "가이드 방식",
+        "장점",
+        "적용 사례",
+    ),
+    29: (
+        "BCI: 뇌와 기계의 직접적인 대화",
+        "BCI의 여정: 원숭이 실험에서 인간 임상시험까지",
+        "BCI 기술의 도전 과제",
+    ),
+    30: (
+        "실험의 핵심: 무엇을, 어떻게 진행했나?",
+        "기대를 뛰어넘은 결과들",
+        "1. 일은 줄었지만, 그 이유가 흥미롭다",
+        "2. 건강 개선? 복잡한 결과",
+    ),
+    31: (
+        "1. 민주당에 대한 실망과 공화당의 전략적 대응",
+        "2. 공화당의 현실적 메시지와 민주당 정책의 한계",
+        "3. 후보들의 캐릭터와 이미지가 유권자에 미치는 영향",
+        "결론, 트럼프가 될 것 같다.",
+    ),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,6 +398,63 @@ def paragraphs(body: str) -> list[str]:
     return paras
 
 
+def _between_spaces(body: str, text: str, start: int) -> int:
+    """Where `text` next occurs at or after `start` as whole words (between spaces)."""
+    found = body.find(text, start)
+    while found >= 0:
+        end = found + len(text)
+        if (found == 0 or body[found - 1] == " ") and (end == len(body) or body[end] == " "):
+            return found
+        found = body.find(text, found + 1)
+    raise ValueError(f"heading {text!r} not found")
+
+
+def _heading_spans(body: str, index: int) -> list[tuple[int, int]]:
+    """(start, end) of post `index`'s restored headings in its body (see HEADINGS)."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for item in HEADINGS.get(index, ()):
+        text, nth = (item, 1) if isinstance(item, str) else item
+        found = pos - 1
+        for _ in range(nth):
+            found = _between_spaces(body, text, found + 1)
+        spans.append((found, found + len(text)))
+        pos = found + len(text)
+    return spans
+
+
+def blocks(body: str, index: int) -> list[tuple[str, str]]:
+    """The body as ("h2", heading) and ("p", paragraph) blocks: restored headings, and the
+    text between them split into paragraphs. The text itself is kept exactly."""
+    out: list[tuple[str, str]] = []
+    pos = 0
+    for start, end in [*_heading_spans(body, index), (len(body), len(body))]:
+        if body[pos:start].strip():
+            out.extend(("p", p) for p in paragraphs(body[pos:start].strip()))
+        if end > start:
+            out.append(("h2", body[start:end]))
+        pos = end
+    assert " ".join(t for _, t in out).split() == body.split(), "blocks changed the text"
+    return out
+
+
+def cut_blocks(parts: list[tuple[str, str]], max_paragraphs: int | None) -> list[tuple[str, str]]:
+    """The first `max_paragraphs` paragraphs with the headings among them (none left last)."""
+    if max_paragraphs is None:
+        return parts
+    kept: list[tuple[str, str]] = []
+    count = 0
+    for tag, text in parts:
+        if tag == "p":
+            if count == max_paragraphs:
+                break
+            count += 1
+        kept.append((tag, text))
+    while kept and kept[-1][0] != "p":
+        kept.pop()
+    return kept
+
+
 def teaser(body: str, limit: int = 160) -> str:
     """The first ~`limit` characters, cut at a word boundary, followed by an ellipsis."""
     if len(body) <= limit:
@@ -322,10 +534,8 @@ def build_feed(
         published = dates[i]
         updated = published + timedelta(hours=EDITS_HOURS.get(i, 0))
         latest = updated if latest is None else max(latest, updated)
-        paras = paragraphs(post.body)
-        if max_paragraphs is not None:
-            paras = paras[:max_paragraphs]
-        body_html = "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paras)
+        parts = cut_blocks(blocks(post.body, i), max_paragraphs)
+        body_html = "\n".join(f"<{t}>{html.escape(x, quote=False)}</{t}>" for t, x in parts)
 
         entry = _sub(feed, _a("entry"))
         _sub(entry, _a("id"), f"{TAG_AUTHORITY}:posts/{slug}")
@@ -348,7 +558,8 @@ def build_feed(
     ET.indent(feed, space="  ")
     comment = (
         "<!-- Generated by scripts/make_sample_feed.py from the seed capture of "
-        '"해봄의 아카이브". Dates, links, ids, slugs, tags, teasers, paragraph breaks and '
+        '"해봄의 아카이브". Dates, links, ids, slugs, tags, teasers, paragraph breaks, '
+        "subheadings and "
         f"the count markup were added; the capture had none.{note} -->\n"
     )
     xml = ET.tostring(feed, encoding="unicode")

@@ -68,7 +68,9 @@ def test_first_and_second_run_counts(tmp_path: Path, store: Store, feed_copy: Pa
     assert post.published == datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
     assert post.tags == ("사회", "정치", "인문학")
     assert (post.reactions, post.comments) == (7, 2)
-    assert post.text.count("\n\n") == 1
+    # Two paragraphs with a subheading (<h2>) between them: three blocks.
+    assert post.text.split("\n\n")[1] == "정보 자본: 현대의 새로운 힘"
+    assert post.text.count("\n\n") == 2
 
 
 def test_edited_post_is_updated_and_keeps_published(

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import html
 import http.server
+import re
 import threading
 import time
 from collections import Counter
@@ -181,9 +182,18 @@ def test_every_feed_format_lands_in_the_store(tmp_path: Path, server: Server, st
         "euckr-undeclared.xml": (3, False),
     }
     posts = all_posts(store)
+    atom_xml = (FIXTURES / "atom.xml").read_text(encoding="utf-8")
+    subheadings = re.findall(r"&lt;h2&gt;(.*?)&lt;/h2&gt;", atom_xml)
+    found_headings = 0
     for post in posts:
-        assert post.title and post.text.count("\n\n") == 2  # three paragraphs each
+        # Three paragraphs each; atom.xml (the sample feed's markup) has subheadings too, each
+        # a block of its own.
+        blocks = post.text.split("\n\n")
+        headings = [b for b in blocks if b in subheadings] if post.source == "atom.xml" else []
+        assert post.title and len(blocks) - len(headings) == 3
+        found_headings += len(headings)
         assert_clean_korean(post.title + post.text)
+    assert found_headings == len(subheadings) == 3
     by_source = {(p.source, p.guid): p for p in posts}
     rss = by_source[("rss2.xml", FIRST)]
     assert rss.title == "계엄, 우리에겐 힘이 있지"

@@ -72,16 +72,27 @@ def test_tags_author_counts_and_links(small_posts: tuple) -> None:
 
 
 def test_text_keeps_paragraph_breaks(small_posts: tuple) -> None:
-    for post in small_posts:
-        paragraphs = post.text.split("\n\n")
-        assert len(paragraphs) == 2, post.title
-        assert all(p.strip() == p and p for p in paragraphs)
+    # One block of text per <p> or <h2> of each entry's HTML content.
+    xml = SMALL.read_text(encoding="utf-8")
+    contents = re.findall(r'<content type="html">(.*?)</content>', xml, re.S)
+    counts = [c.count("&lt;p&gt;") + c.count("&lt;h2&gt;") for c in contents]
+    assert sum(c.count("&lt;h2&gt;") for c in contents) >= 2  # the sample has subheadings
+    for post, count in zip(small_posts, counts, strict=True):
+        blocks = post.text.split("\n\n")
+        assert len(blocks) == count, post.title
+        assert all(p.strip() == p and p for p in blocks)
         assert "<p>" not in post.text and "&lt;" not in post.text
     first = small_posts[0].text.split("\n\n")
     assert first[0].startswith("개인적으로 교류하는 분 중에 May라는 분이 있다.")
-    assert first[1].startswith("사회학자 피에르 부르디외는")
-    # entities inside the HTML come back as the characters
-    assert "<구별짓기(Distinction)>" in first[1]
+    assert first[1] == "정보 자본: 현대의 새로운 힘"  # a subheading is a block of its own
+    assert first[2].startswith("오늘날 '우리'가 지닌 힘은 다양하다.")
+
+
+def test_entities_in_html_content_come_back_as_characters() -> None:
+    atom = Path(__file__).resolve().parent / "fixtures" / "sources" / "atom.xml"
+    assert "&amp;lt;구별짓기(Distinction)&amp;gt;" in atom.read_text(encoding="utf-8")
+    result = read_feed(source(url=str(atom)), atom.read_bytes())
+    assert "<구별짓기(Distinction)>" in result.posts[0].text
 
 
 def test_source_tags_and_language_are_applied() -> None:
