@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from digest.cli import main
 from digest.config import Config, load_config
 from digest.errors import DigestError
 from digest.locks import sending
+from digest.scheduling import runner
 from digest.scheduling.events import StopSignal
 from digest.scheduling.runner import RunContext, owner_token, run_period
 from digest.scheduling.service import SchedulerService, run_scheduled_job
@@ -467,6 +469,78 @@ def test_sigterm_mid_send_finishes_current_messages_and_a_restart_resumes(
     assert run is not None and run.status == "sent"
     assert h.stores[0].latest_edition() == run.editions[0]
     assert any("edition_resumed" in line for line in lines(events, "edition_resumed"))
+
+
+WORKERS = "\n[delivery]\nprocesses = 2\n"
+
+
+def _no_local_sends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail if the scheduler's own process sends a digest (only its workers may)."""
+
+    async def local(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a digest was sent from the scheduler process")
+
+    monkeypatch.setattr(runner, "deliver_recorded", local)
+
+
+def test_with_several_delivery_processes_a_scheduled_run_sends_from_them(
+    harness_factory: type[Harness],
+    clock: time_machine.Coordinates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = harness_factory(schedules=WEEKLY + WORKERS, smtp="concurrency = 2")
+    (h.path.parent / "subscribers.csv").write_text(MANY, encoding="utf-8")
+    _no_local_sends(monkeypatch)
+    service = h.service()
+    service.start()
+    clock.move_to(datetime(2025, 3, 3, 8, 0, 5, tzinfo=SEOUL))
+    service.scheduler.tick()
+    got = Counter(recipients(h.server))
+    assert len(got) == 40 and set(got.values()) == {1}
+    run = h.stores[0].get_run("weekly", "2025-03-03T08:00")
+    assert run is not None and run.status == "sent" and run.counts["sent"] == 40
+
+
+def test_a_stop_reaches_the_delivery_workers_and_a_restart_resumes(
+    harness_factory: type[Harness],
+    clock: time_machine.Coordinates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = harness_factory(schedules=WEEKLY + WORKERS, smtp="concurrency = 2")
+    (h.path.parent / "subscribers.csv").write_text(MANY, encoding="utf-8")
+    _no_local_sends(monkeypatch)
+    service = h.service()
+    service.start()
+    handler = h.server.handler
+    original = handler.handle_DATA
+
+    async def handle_data(server, session, envelope):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.2)  # a slow server: the stop lands mid-send
+        reply = await original(server, session, envelope)
+        if len(handler.messages) == 3:
+            service.request_stop()  # what the SIGTERM handler does
+        return reply
+
+    handler.handle_DATA = handle_data  # type: ignore[method-assign]
+    clock.move_to(datetime(2025, 3, 3, 8, 0, 5, tzinfo=SEOUL))
+    service.scheduler.tick()
+    assert service.close(timeout=0)
+    first = len(handler.messages)
+    assert 3 <= first < 40
+    run = h.stores[0].get_run("weekly", "2025-03-03T08:00")
+    assert run is not None and run.status == "partial"
+    counts = h.stores[0].delivery_counts(run.editions[0])
+    assert counts["pending"] == 40 - first and counts["sent"] == first
+
+    handler.handle_DATA = original  # type: ignore[method-assign]
+    clock.move_to(datetime(2025, 3, 3, 8, 40, tzinfo=SEOUL))
+    restarted = h.service()
+    restarted.start()
+    restarted.scheduler.tick()
+    got = Counter(recipients(h.server))
+    assert len(got) == 40 and set(got.values()) == {1}
+    run = h.stores[0].get_run("weekly", "2025-03-03T08:00")
+    assert run is not None and run.status == "sent"
 
 
 CRASHING_SCHEDULER = """

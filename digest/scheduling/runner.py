@@ -37,6 +37,8 @@ from digest.pipeline import Edition, MessageFactory, deliver_recorded, plan_edit
 from digest.scheduling.cron import period_of, zone_name
 from digest.scheduling.events import StopSignal, log, log_event
 from digest.send import Sender
+from digest.send.delivery import DeliveryReport
+from digest.send.workers import deliver_in_workers
 from digest.store import ScheduleRun, Store, StoredSubscriber
 
 # Statuses of a run key. `running` is in progress (or its process died); `partial` recorded an
@@ -323,7 +325,7 @@ async def _deliver(
     # Connect first: an unreachable server fails here, before anything is recorded.
     async with ctx.sender_factory(config, host, port) as sender:
         with ctx.stop.attached() as stop:
-            await resume_unfinished(ctx, factory, sender, stop, schedule=sched.name)
+            await resume_unfinished(ctx, factory, sender, stop, (host, port), schedule=sched.name)
             for edition in plan.editions:
                 if stop.is_set():
                     break
@@ -335,7 +337,7 @@ async def _deliver(
                     raise DigestError(f"schedule {sched.name} {period}: run key lost")
                 recorded.append(edition.id)
                 record_edition(edition, factory, store)
-                report = await deliver_recorded(edition.id, factory, sender, store, stop=stop)
+                report = await send_edition(ctx, edition.id, factory, sender, stop, (host, port))
                 totals.update(report.counts)
                 log_event(
                     "edition_sent", schedule=sched.name, period=period, edition=edition.id,
@@ -352,11 +354,32 @@ async def _deliver(
     return dict(totals), recorded
 
 
+async def send_edition(
+    ctx: RunContext,
+    edition_id: str,
+    factory: MessageFactory,
+    sender: Sender,
+    stop: asyncio.Event,
+    endpoint: tuple[str, int],
+) -> DeliveryReport:
+    """Send a recorded edition's due rows: from `delivery.processes` worker processes when
+    there are several (as `digest send` does; the scheduler's own process holds the Korean
+    analyzer and one core), else on `sender`'s connections in this process."""
+    if ctx.config.delivery.processes > 1 and ctx.sender_factory is smtp_sender:
+        host, port = endpoint
+        return await asyncio.to_thread(
+            deliver_in_workers, ctx.config, edition_id, host, port,
+            store=ctx.store, stop=ctx.stop.is_set,
+        )  # fmt: skip
+    return await deliver_recorded(edition_id, factory, sender, ctx.store, stop=stop)
+
+
 async def resume_unfinished(
     ctx: RunContext,
     factory: MessageFactory,
     sender: Sender,
     stop: asyncio.Event,
+    endpoint: tuple[str, int],
     *,
     schedule: str | None = None,
     editions: list[str] | None = None,
@@ -366,7 +389,7 @@ async def resume_unfinished(
     for edition_id in ctx.store.unfinished_editions() if editions is None else editions:
         if stop.is_set():
             return
-        report = await deliver_recorded(edition_id, factory, sender, ctx.store, stop=stop)
+        report = await send_edition(ctx, edition_id, factory, sender, stop, endpoint)
         log_event("edition_resumed", schedule=schedule, edition=edition_id, **report.counts)
     settle_runs(ctx.store, ctx.owner)
 

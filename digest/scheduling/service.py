@@ -438,7 +438,9 @@ class SchedulerService:
         factory = MessageFactory(self.config)
         async with self.ctx.sender_factory(self.config, host, port) as sender:
             with self.stop.attached() as stop:
-                await resume_unfinished(self.ctx, factory, sender, stop, editions=editions)
+                await resume_unfinished(
+                    self.ctx, factory, sender, stop, (host, port), editions=editions
+                )
 
 
 def run_due(ctx: RunContext, name: str) -> None:

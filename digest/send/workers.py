@@ -22,6 +22,7 @@ import signal
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import replace
+from typing import Any
 
 from digest.config import Config
 from digest.errors import DeliveryError, DigestError
@@ -29,6 +30,16 @@ from digest.send.delivery import DeliveryReport
 from digest.store import Store
 
 PR_SET_PDEATHSIG = 1
+
+
+# In a worker: the parent's stop flag (a multiprocessing Event), or None.
+_STOP: Any = None
+
+
+def _init_worker(parent: int, stop_flag: Any) -> None:
+    global _STOP
+    _STOP = stop_flag
+    _die_with_parent(parent)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -52,6 +63,15 @@ def _peak_rss_kb() -> int:
     return 0
 
 
+async def _watch_stop(stop: asyncio.Event) -> None:
+    """Set `stop` when the parent asks the workers to stop: they finish the messages in
+    flight and leave the rest pending, as a stopped send in one process does."""
+    while _STOP is not None and not _STOP.is_set():
+        await asyncio.sleep(0.2)
+    if _STOP is not None:
+        stop.set()
+
+
 def _work(
     config: Config, edition_id: str, host: str, port: int, shard: tuple[int, int]
 ) -> tuple[dict[str, int], list[tuple[str, str]], str, int]:
@@ -62,8 +82,15 @@ def _work(
     factory = MessageFactory(config)
 
     async def run() -> DeliveryReport:
-        async with SMTPSender.from_config(config.smtp, host, port) as sender:
-            return await deliver_recorded(edition_id, factory, sender, store, shard=shard)
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(_watch_stop(stop))
+        try:
+            async with SMTPSender.from_config(config.smtp, host, port) as sender:
+                return await deliver_recorded(
+                    edition_id, factory, sender, store, shard=shard, stop=stop
+                )
+        finally:
+            watcher.cancel()
 
     try:
         report = asyncio.run(run())
@@ -80,20 +107,24 @@ def deliver_in_workers(
     *,
     store: Store,
     on_progress: Callable[[DeliveryReport], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
-    """Deliver a recorded edition from `delivery.processes` worker processes."""
+    """Deliver a recorded edition from `delivery.processes` worker processes. When `stop()`
+    turns true (polled twice a second), the workers finish the messages in flight and
+    leave the rest pending for a resume."""
     processes = config.delivery.processes
     # `smtp.concurrency` is the total number of connections, shared by the workers.
     per_worker = max(1, config.smtp.concurrency // processes)
     config = replace(config, smtp=replace(config.smtp, concurrency=per_worker))
     context = multiprocessing.get_context("spawn")
+    stop_flag = context.Event() if stop is not None else None
     started = store.delivery_counts(edition_id)
     report = DeliveryReport()
     with ProcessPoolExecutor(
         max_workers=processes,
         mp_context=context,
-        initializer=_die_with_parent,
-        initargs=(os.getpid(),),
+        initializer=_init_worker,
+        initargs=(os.getpid(), stop_flag),
     ) as pool:
         futures = [
             pool.submit(_work, config, edition_id, host, port, (i, processes))
@@ -102,6 +133,8 @@ def deliver_in_workers(
         pending = set(futures)
         while pending:
             _done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+            if stop_flag is not None and stop is not None and stop():
+                stop_flag.set()
             if on_progress:
                 on_progress(_progress(store, edition_id, started, report.started))
             if any(f.exception() for f in _done if f.done()):
