@@ -151,6 +151,8 @@ def _joined(sentences: Sequence[str], separator: str) -> tuple[str, set[int]]:
 
 def splitting(docs: Sequence[Doc]) -> None:
     """Boundary precision/recall on the articles joined back into running text."""
+    if not docs:
+        return
     print(f"\nsentence splitting: {len(docs)} articles joined into running text")
     print(f"{'joined with':<14}{'splitter':<20}{'P':>8}{'R':>8}{'F1':>8}{'missed':>8}{'extra':>8}")
     kiwi = get_kiwi()

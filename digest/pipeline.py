@@ -21,7 +21,7 @@ from digest.config import Config
 from digest.models import Digest, DigestItem, Post, Section, SiteInfo, Summary
 from digest.select import ALL, Pick, dedupe_sections, select_section, variant_key
 from digest.store import Store, StoredSubscriber
-from digest.summarize import SUMMARY_VERSION, SummaryRequest, summarize_batch
+from digest.summarize import SummaryRequest, summarize_batch, summarizer_version
 
 LABELS = {
     "ko": {
@@ -71,9 +71,10 @@ def site_info(config: Config) -> SiteInfo:
 def summary_cache_key(post: Post, config: Config) -> str:
     settings = json.dumps(asdict(config.summary), sort_keys=True)
     # The source's declared language is a hint for detection, so it is part of the key too;
-    # so is the summarizer's version, so that an upgrade does not serve old summaries.
+    # so are the summarizer's and Kiwi's versions, so that an upgrade does not serve old
+    # summaries.
     hint = post.language or ""
-    version = f"summary-v{SUMMARY_VERSION}"
+    version = summarizer_version()
     payload = "\x1e".join([version, settings, post.title, post.text, post.description, hint])
     return hashlib.sha256(payload.encode()).hexdigest()
 

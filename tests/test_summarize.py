@@ -168,15 +168,19 @@ def test_headings_and_list_items_are_not_quoted() -> None:
 def test_a_short_post_with_headings_is_its_own_summary_without_them() -> None:
     summary = summarize(KOREAN_ESSAY_WITH_HEADINGS, config=SummaryConfig(max_chars=2000))
     assert summary.algorithm == "full"
-    assert len(summary.sentences) == 7
     assert not {"정보 자본: 현대의 새로운 힘", "우리에게 정보의 힘이 있다"} & set(summary.sentences)
-    assert not any(s.startswith("- ") for s in summary.sentences)
+    # List items are content: a short post keeps them in its own summary.
+    assert summary.sentences[-2:] == ("- 매일 한 편 읽기", "- 출처 확인하기")
     # A line without a full stop that ends in a final ending is still a sentence.
-    assert summary.sentences[-1] == "그래서 오늘도 신문을 펼친다"
-    # In a post that never uses full stops, only lines without a final ending are headings.
-    text = "정보 자본: 현대의 새로운 힘\n\n정보는 누구에게나 열려 있다\n\n다루는 능력은 다르다"
-    summary = summarize(text, config=SummaryConfig())
-    assert summary.sentences == ("정보는 누구에게나 열려 있다", "다루는 능력은 다르다")
+    assert summary.sentences[-3] == "그래서 오늘도 신문을 펼친다"
+    assert len(summary.sentences) == 9
+    # In a post that never uses full stops, a lone line without a final ending may be a
+    # heading or the author's style: ranking passes it over, a short post keeps it.
+    text = "정보 자본: 새로운 힘\n\n정보는 누구에게나 열려 있다\n\n다루는 능력은 다르다"
+    assert summarize(text, config=SummaryConfig()).sentences == tuple(text.split("\n\n"))
+    config = SummaryConfig(sentences=1, max_chars=20)
+    summary = summarize(text, title="정보 자본의 새로운 힘", config=config)
+    assert summary.sentences == ("정보는 누구에게나 열려 있다",)
 
 
 def test_list_items_are_passed_over_but_kept_in_a_short_posts_own_summary() -> None:
@@ -192,6 +196,25 @@ def test_list_items_are_passed_over_but_kept_in_a_short_posts_own_summary() -> N
     summary = summarize(text, config=SummaryConfig(max_chars=1000))
     assert summary.algorithm == "full"
     assert sum(s[0].isdigit() for s in summary.sentences) == 2
+
+
+def test_release_notes_quote_their_items_not_their_headings() -> None:
+    text = (
+        "새 기능\n\n- 검색 속도를 두 배로 개선\n- 다크 모드를 새로 추가\n- 설정 화면 전면 개편"
+        "\n\n버그 수정\n\n- 로그인 오류 해결\n- 알림이 두 번 오는 문제 수정\n"
+        "- 첨부 파일 미리보기 오류 수정"
+    )
+    summary = summarize(text, title="3.0 릴리스", config=SummaryConfig(max_chars=60))
+    assert summary.algorithm == "hybrid" and summary.sentences
+    assert all(s.startswith("- ") for s in summary.sentences)
+    summary = summarize("릴리스 노트입니다.\n\n- 새 기능 추가\n- 버그 수정", config=SummaryConfig())
+    assert summary.sentences == ("릴리스 노트입니다.", "- 새 기능 추가", "- 버그 수정")
+
+
+def test_a_casual_post_without_full_stops_keeps_its_lines() -> None:
+    text = "오늘 카페에 갔다\n\n커피도 맛있고 디저트도 최고\n\n또 가고 싶다\n\n정말 좋았어요 :)"
+    summary = summarize(text, config=SummaryConfig())
+    assert summary.sentences == tuple(text.split("\n\n"))
 
 
 def test_a_post_that_is_only_a_list_is_still_summarized() -> None:
@@ -389,7 +412,8 @@ def test_planning_again_does_not_summarize_unchanged_posts(
         pipeline.preview_digest(shorter, store, now=now)
         assert summarized == [count, 1, count]
         # A summarizer that would summarize differently does not reuse the old summaries.
-        monkeypatch.setattr(pipeline, "SUMMARY_VERSION", pipeline.SUMMARY_VERSION + 1)
+        newer = pipeline.summarizer_version().replace("summary-v", "summary-v9")
+        monkeypatch.setattr(pipeline, "summarizer_version", lambda: newer)
         pipeline.preview_digest(config, store, now=now)
         assert summarized == [count, 1, count, count]
     finally:

@@ -127,6 +127,43 @@ def test_korean_full_stops_inside_quotes_and_brackets_do_not_end_the_sentence() 
         assert split_sentences(text, "ko") == [text]
 
 
+def test_korean_sentences_without_a_space_after_the_full_stop_stay_apart() -> None:
+    # Kiwi reads 이는 as copula + ending; after a full stop it still starts a sentence.
+    assert split_sentences("부흥회를 열곤 합니다.이는 주니어에게 위험합니다.", "ko") == [
+        "부흥회를 열곤 합니다.",
+        "이는 주니어에게 위험합니다.",
+    ]
+
+
+def test_korean_emoticons_stay_with_the_sentence_they_follow() -> None:
+    text = "병세는 호전되었습니다. 이게 우연일까요? :) 이번 글을 요약하면 이렇습니다."
+    assert split_sentences(text, "ko") == [
+        "병세는 호전되었습니다.",
+        "이게 우연일까요? :)",
+        "이번 글을 요약하면 이렇습니다.",
+    ]
+    assert split_sentences("정말 좋았다. ㅋㅋ", "ko") == ["정말 좋았다. ㅋㅋ"]
+    laugh = "정말 좋았다. ㅋㅋ 내일 또 가자."
+    assert split_sentences(laugh, "ko") == ["정말 좋았다. ㅋㅋ", "내일 또 가자."]
+    (span,) = split_spans("정말 좋았어요 :)")
+    assert span.final  # a smiley is not a lead-in colon
+
+
+def test_korean_text_hard_wrapped_at_a_narrow_width_keeps_its_sentences() -> None:
+    lines = [  # wrapped at 30 characters, so every line is shorter than a "short line"
+        "오늘날 정보 자본은 현대 사회에서 가장 중요한 자본으로",
+        "자리 잡았다. 정보를 다루는 힘은 비판적으로 읽는",
+        "습관에서 나온다.",
+    ]
+    text = "정보 자본: 새로운 힘\n" + "\n".join(lines)
+    sentences = [" ".join(s.split()) for s in split_sentences(text, "ko")]
+    assert sentences == [
+        "정보 자본: 새로운 힘",
+        "오늘날 정보 자본은 현대 사회에서 가장 중요한 자본으로 자리 잡았다.",
+        "정보를 다루는 힘은 비판적으로 읽는 습관에서 나온다.",
+    ]
+
+
 def test_korean_opening_quote_is_not_left_behind() -> None:
     sentences = split_sentences('그는 말했다."좋아." 그리고 떠났다', "ko")
     assert sentences[0] == "그는 말했다."
@@ -175,6 +212,15 @@ def test_spans_say_whether_they_end_like_a_sentence(text: str, final: bool) -> N
     (span,) = split_spans(text)
     assert span.text == text
     assert span.final is final
+
+
+def test_list_markers() -> None:
+    from digest.text.sentences import starts_list_item
+
+    for item in ("- 비용", "• 속도", "1. 학습 방법", "2) 정보", "(3) 실천", "가. 첫째", "하) 끝"):
+        assert starts_list_item(item), item
+    for sentence in ("네. 맞습니다.", "예) 사과와 배는 과일이다.", "3.5%가 늘었다.", "2024. 12. 3."):
+        assert not starts_list_item(sentence), sentence
 
 
 def test_split_keeps_original_spacing_and_offsets() -> None:

@@ -11,6 +11,7 @@ from digest.summarize.core import (
     summarize,
     summarize_batch,
     summarize_many,
+    summarizer_version,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "summarize",
     "summarize_batch",
     "summarize_many",
+    "summarizer_version",
 ]

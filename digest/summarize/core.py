@@ -9,6 +9,7 @@ Selection rules shared by every algorithm:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -32,6 +33,23 @@ from digest.text.sentences import Span, iter_spans_many, punctuated, starts_list
 # end after a final ending and full stop before any symbol, not only before a quote.
 SUMMARY_VERSION = 2
 
+
+@functools.lru_cache(maxsize=1)
+def summarizer_version() -> str:
+    """What a cached summary depends on besides its input and settings: this code's
+    `SUMMARY_VERSION` and the Korean analyzer's versions (a new Kiwi model may split and
+    tag differently)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [f"summary-v{SUMMARY_VERSION}"]
+    for package in ("kiwipiepy", "kiwipiepy_model"):
+        try:
+            parts.append(f"{package}-{version(package)}")
+        except PackageNotFoundError:
+            parts.append(f"{package}-none")
+    return " ".join(parts)
+
+
 HYBRID = "hybrid"
 ALGORITHMS = ("lead", *SUMY_ALGORITHMS, HYBRID)
 DEFAULT_ALGORITHM = HYBRID
@@ -40,6 +58,9 @@ DEFAULT_ALGORITHM = HYBRID
 # headings; longer ones are usually run-ons from missing punctuation and eat the budget.
 _MIN_CHARS = {"ko": 12, "en": 25}
 _MAX_CHARS = 320
+# A lone line without a full stop in a post that uses them is a heading up to this length
+# even when it is a clause (`우리에게 힘이 있다`); longer, it is a sentence missing its stop.
+_HEADING_CHARS = 40
 _SEPARATOR = " "
 
 # Hybrid weights, from a small grid on sci-news-sum-kr-50 (see bench/README-summaries.md;
@@ -296,35 +317,46 @@ def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig
 
 
 def _not_summary_material(spans: Sequence[Span]) -> tuple[set[int], set[int]]:
-    """Indices of spans a summary should not quote: (not content, list items).
+    """Indices of spans a summary should not quote: (never, passed over by ranking).
 
-    Not content: boilerplate (bylines, captions, subscribe lines), and headings: a block of
-    its own that does not end like the post's sentences do (a subheading or label; quoted in
-    a summary it reads as a fragment glued to the next sentence). In a post that ends its
-    sentences with full stops, a lone line without one is a heading even when it is a clause
-    (`우리에게 힘이 있다`); in one that does not, a lone line is a heading when it lacks a
-    final ending too (`정보 자본: 새로운 힘`).
+    Never: boilerplate (bylines, captions, subscribe lines) and headings. A heading is a
+    paragraph of one line that is not a list item and does not end like the post's sentences
+    do: in a post that ends its sentences with full stops, a lone line without one that has
+    no final ending (`정보 자본: 현대의 새로운 힘`) or is short (`우리에게 힘이 있다`).
+    Quoted, a heading reads as a fragment glued to the next sentence.
 
-    List items (`- 비용`, `1. 학습 방법을 이해하라`) are content, so a short post keeps them
-    in its own summary, but quoted out of their list they read as fragments, so ranking
-    passes them over. Either kind is kept when the post has nothing else to offer (release
-    notes as a bare list).
+    Passed over, but kept in a short post's own summary: list items (`- 비용`, `1. 학습
+    방법을 이해하라`), which read as fragments out of their list, and, in a post that does
+    not use full stops, lone lines without a final ending (`커피도 최고`), which may be
+    headings or may be the author's style.
+
+    When nothing else is left, list items come back first, then those lone lines, then the
+    headings (release notes as a bare list under headings).
     """
     boilerplate = {k for k, s in enumerate(spans) if is_boilerplate(s.text)}
-    per_block = Counter(s.paragraph for s in spans)
-    lone = [k for k, s in enumerate(spans) if per_block[s.paragraph] == 1]
-    stops = [punctuated(s.text) for s in spans]
-    if 2 * sum(stops) >= len(spans):
-        headings = {k for k in lone if not stops[k]}
-    else:
-        headings = {k for k in lone if not spans[k].final}
     listed = {k for k, s in enumerate(spans) if starts_list_item(s.text)} - boilerplate
-    if len(boilerplate | headings) == len(spans):
+    prose = [k for k in range(len(spans)) if k not in boilerplate and k not in listed]
+    per_paragraph = Counter(spans[k].paragraph for k in range(len(spans)))
+    lone = [k for k in prose if per_paragraph[spans[k].paragraph] == 1]
+    stops = {k: punctuated(spans[k].text) for k in prose}
+    headings: set[int] = set()
+    casual: set[int] = set()
+    if 2 * sum(stops.values()) >= len(prose):
+        headings = {
+            k
+            for k in lone
+            if not stops[k] and (not spans[k].final or len(spans[k].text) <= _HEADING_CHARS)
+        }
+    else:
+        casual = {k for k in lone if not spans[k].final}
+    usable = set(prose) - headings - casual
+    if not usable and listed:  # a bare list: its items are the content
+        usable, listed = set(listed), set()
+    if not usable and casual:
+        usable, casual = set(casual), set()
+    if not usable:
         headings = set()
-    skip = boilerplate | headings
-    if len(skip | listed) == len(spans):
-        listed = set()
-    return skip, listed - skip
+    return boilerplate | headings, listed | casual
 
 
 def _title_terms_many(titles: Sequence[tuple[str, str]]) -> list[list[str]]:
@@ -406,4 +438,5 @@ __all__ = [
     "summarize",
     "summarize_batch",
     "summarize_many",
+    "summarizer_version",
 ]

@@ -48,6 +48,9 @@ _TRAILING_DOTS = re.compile(r"[.,]+$")
 # Where `_sentence_cuts` can cut at all: final punctuation, then whitespace, inside a Kiwi
 # sentence. A cheap test that spares the token walk for most sentences.
 _CUT_CANDIDATE = re.compile(r"[.?!…。？！]\s+\S")
+_WORD = re.compile(r"\S+")
+# Laughs, cries and ASCII faces: ㅋㅋ, ㅎㅎ, ㅠㅠ, ^^, ^_^, :), ;-), :D, T_T.
+_EMOTICON = re.compile(r"(?:[ㄱ-ㅎㅏ-ㅣ]+|\^[_\-.]?\^|[:;=]-?[()DPpO3]|T[_.]?T)+[.!~]*")
 
 
 @dataclass(frozen=True)
@@ -177,45 +180,62 @@ def _sentence_cuts(tokens: Sequence[Any], text: str, start: int, end: int) -> li
                 and text[after : nxt.start].strip() == ""
                 and nxt.start > after
             ):
-                cuts.append(after)
+                # An emoticon after the full stop (`우연일까요? :)`, `좋았다. ㅋㅋ`) stays with
+                # the sentence it comments on, as Kiwi itself does; the cut moves after it.
+                word = _WORD.match(text, nxt.start, end)
+                if word and _EMOTICON.fullmatch(word.group()):
+                    if text[word.end() : end].strip():
+                        cuts.append(word.end())
+                else:
+                    cuts.append(after)
     return cuts
 
 
 # Symbols that may follow a sentence's last word: punctuation, quotes, brackets, emoji.
-_TRAILING_SYMBOLS = frozenset({"SF", "SP", "SSO", "SSC", "SE", "SO", "SW", "SB"})
+_TRAILING_SYMBOLS = frozenset({"SF", "SP", "SSO", "SSC", "SE", "SO", "SW", "SB", "W_EMOJI"})
 
 
 def _ends_sentence(tokens: Sequence[Any]) -> bool:
     """Whether a token run ends like a sentence: with final punctuation (`.`, `?`, `!`, ...)
     or with a final ending (`...했다`, `...까요`) before any closing quotes and symbols.
     Headings, labels and list items (`정보 자본: 현대의 새로운 힘`) end in neither."""
+    if tokens and tokens[-1].form in (":", "："):
+        return False  # a lead-in (`결론은 이렇다:`) introduces what follows
     for tok in reversed(tokens):
         tag = tok.tag
         if tag == "SF":
             return bool(tok.form.endswith(_FINAL_PUNCT_ENDS))
-        if tok.form in (":", "："):
-            return False  # a lead-in (`결론은 이렇다:`) introduces what follows
         if tag not in _TRAILING_SYMBOLS:
-            return _base_tag(tag) == "EF"
+            # Before an emoticon Kiwi may read a polite final ending as connective
+            # (`좋았어요 :)`: 어요/EC); a connective in 요 ends no clause anyway.
+            base = _base_tag(tag)
+            return base == "EF" or (base == "EC" and tok.form.endswith("요"))
     return False
 
 
 # What can only continue a word: particles, endings, the copula, suffixes. No sentence
 # starts with one.
 _ATTACHED_PREFIXES = ("J", "E", "VCP", "XS")
+_FULL_STOPS = frozenset({".", "。"})
 
 
 def _rejoin_attached(sents: Iterable[Sequence[Any]]) -> Iterator[Sequence[Any]]:
     """Kiwi's sentences, with a run that starts with a particle or ending written right
     after the previous run put back onto it: Kiwi sometimes ends a sentence after a closing
-    quote and starts the next with the quoted word's particle (`'다니'` + `는 드라마의...`,
-    `“항상”` + `이라고 말할 수도...`)."""
+    quote or a question mark and starts the next with the particle that follows
+    (`'다니'` + `는 드라마의...`, `“항상”` + `이라고 말할 수도...`, `일까?` + `라는`). Never
+    after a full stop: `합니다.이는` is two sentences written without a space."""
     held: list[Any] = []
     for tokens in sents:
         if not tokens:
             continue
         first = tokens[0]
-        if held and first.start == held[-1].end and first.tag.startswith(_ATTACHED_PREFIXES):
+        if (
+            held
+            and first.start == held[-1].end
+            and first.tag.startswith(_ATTACHED_PREFIXES)
+            and held[-1].form not in _FULL_STOPS  # `합니다.이는`: Kiwi reads 이는 as 이+는
+        ):
             held.extend(tokens)
             continue
         if held:

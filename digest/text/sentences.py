@@ -23,7 +23,10 @@ if TYPE_CHECKING:
     import pysbd
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
-_LIST_ITEM = re.compile(r"\s*(?:[-*+•·▶▷■□◆◇○●※✔✓]|\d{1,3}[.)]|[가-하][.)]|\(\d{1,3}\))\s")
+# Bullets, 1. 1) (1), and the Korean enumeration 가. 나. 다. ... 하.
+_LIST_ITEM = re.compile(
+    r"\s*(?:[-*+•·▶▷■□◆◇○●※✔✓]|\d{1,3}[.)]|[가나다라마바사아자차카타파하][.)]|\(\d{1,3}\))\s"
+)
 _LINE_END = re.compile(r"""[.?!。…？！:]["'”’)\]]*\s*$""")
 _SENTENCE_END = re.compile(r"""[.?!。…？！]["'”’)\]]*$""")
 # A line this short that does not end a sentence is a heading or label, not a hard wrap.
@@ -37,7 +40,7 @@ class Span:
     end: int
     language: str  # "ko" or "en"
     terms: tuple[str, ...]  # content morphemes (ko) or stemmed content words (en)
-    paragraph: int  # index of the block the sentence came from
+    paragraph: int  # index of the paragraph (text between blank lines) it came from
     final: bool = True  # ends like a sentence, unlike a heading, label or list item
 
 
@@ -48,21 +51,31 @@ def _segmenter() -> pysbd.Segmenter:
     return pysbd.Segmenter(language="en", clean=False)
 
 
-def _blocks(text: str) -> list[tuple[int, int]]:
-    """(start, end) of paragraph-like blocks: sentences never cross a block boundary."""
-    blocks: list[tuple[int, int]] = []
+def _blocks(text: str) -> list[tuple[int, int, int]]:
+    """(start, end, paragraph) of paragraph-like blocks: sentences never cross a block
+    boundary. A block is a paragraph (text between blank lines) or a line of one that
+    cannot be a hard wrap (a list item, a short heading-like line); `paragraph` numbers
+    the paragraphs."""
+    blocks: list[tuple[int, int, int]] = []
     pos = 0
-    for match in [*_PARAGRAPH_BREAK.finditer(text), None]:
+    for number, match in enumerate([*_PARAGRAPH_BREAK.finditer(text), None]):
         end = match.start() if match else len(text)
-        _split_lines(text, pos, end, blocks)
+        lines: list[tuple[int, int]] = []
+        _split_lines(text, pos, end, lines)
+        blocks.extend((a, b, number) for a, b in lines)
         if match:
             pos = match.end()
-    return [(a, b) for a, b in blocks if text[a:b].strip()]
+    return [(a, b, n) for a, b, n in blocks if text[a:b].strip()]
 
 
 def _split_lines(text: str, start: int, end: int, out: list[tuple[int, int]]) -> None:
+    """Split a paragraph into blocks at the line breaks that are not hard wraps."""
     block_start = start
     line_start = start
+    # A short line is a heading or label; but in text hard-wrapped at a narrow width every
+    # line is short, so "short" is also relative to the paragraph's longest line.
+    longest = max(len(line.strip()) for line in text[start:end].split("\n"))
+    short = min(_SHORT_LINE, int(longest * 0.6))
     while True:
         nl = text.find("\n", line_start, end)
         if nl < 0:
@@ -70,7 +83,7 @@ def _split_lines(text: str, start: int, end: int, out: list[tuple[int, int]]) ->
         line = text[line_start:nl]
         nxt_end = text.find("\n", nl + 1, end)
         nxt = text[nl + 1 : end if nxt_end < 0 else nxt_end]
-        if _LIST_ITEM.match(nxt) or _LINE_END.search(line) or len(line.strip()) < _SHORT_LINE:
+        if _LIST_ITEM.match(nxt) or _LINE_END.search(line) or len(line.strip()) < short:
             out.append((block_start, nl))
             block_start = nl + 1
         line_start = nl + 1
@@ -120,16 +133,16 @@ def iter_spans_many(
     # Hard wraps become spaces (same length, so offsets stay valid) so that neither splitter
     # treats them as boundaries; the returned text is always taken from the original.
     flats = [text.replace("\n", " ").replace("\r", " ") for text in texts]
-    plans: list[list[tuple[int, int, str]]] = []
+    plans: list[list[tuple[int, int, int, str]]] = []
     korean: list[str] = []
     for text, flat, hint in zip(texts, flats, hints, strict=True):
-        plan = [(a, b, detect_language(text[a:b], hint)) for a, b in _blocks(text)]
-        korean.extend(flat[a:b] for a, b, lang in plan if lang == "ko")
+        plan = [(a, b, n, detect_language(text[a:b], hint)) for a, b, n in _blocks(text)]
+        korean.extend(flat[a:b] for a, b, _, lang in plan if lang == "ko")
         plans.append(plan)
     analyses = iter_analyses(korean)
     for text, flat, plan in zip(texts, flats, plans, strict=True):
         spans: list[Span] = []
-        for index, (a, b, lang) in enumerate(plan):
+        for a, b, index, lang in plan:
             if lang == "ko":
                 for s in next(analyses).sentences:
                     start, end = a + s.start, a + s.end
