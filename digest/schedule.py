@@ -7,10 +7,11 @@ other modules import (`parse_cron` for config validation) and the command's entr
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from datetime import UTC, datetime
 
 from digest.config import Config
-from digest.errors import DigestError
 from digest.scheduling.cron import latest_fire, next_runs, parse_cron, period_of, to_crontab
 from digest.scheduling.listing import list_schedules
 from digest.store import Store
@@ -47,7 +48,14 @@ def serve(config: Config, store: Store) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     service = SchedulerService(config, store)
     if not service.serve_forever():
-        raise DigestError(
-            "stopped with a send still in flight after the shutdown timeout; its unsettled "
-            "messages stay pending for `digest send --resume`"
+        # A send is still at work in another thread (or in delivery worker processes, whose
+        # pool the interpreter would wait for at exit): `shutdown_timeout` bounds the exit,
+        # so leave now. Workers die with this process; unsettled rows stay pending.
+        print(
+            "error: stopped with a send still in flight after the shutdown timeout; its "
+            "unsettled messages stay pending for `digest send --resume`",
+            file=sys.stderr,
+            flush=True,
         )
+        logging.shutdown()
+        os._exit(1)

@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from click.testing import CliRunner
 
 from digest.cli import main
@@ -499,6 +500,56 @@ def test_with_several_delivery_processes_a_scheduled_run_sends_from_them(
     assert len(got) == 40 and set(got.values()) == {1}
     run = h.stores[0].get_run("weekly", "2025-03-03T08:00")
     assert run is not None and run.status == "sent" and run.counts["sent"] == 40
+
+
+class _CountingSMTP(SMTP):
+    """An aiosmtpd session that counts the connections open at once."""
+
+    open = 0
+    most = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        type(self).open += 1
+        type(self).most = max(type(self).most, type(self).open)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        type(self).open -= 1
+        super().connection_lost(exc)
+
+
+class _CountingController(Controller):
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
+def test_delivery_workers_keep_to_the_connection_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
+    handler = RecordingHandler()
+    port = free_port()
+    controller = _CountingController(handler, hostname="127.0.0.1", port=port, decode_data=False)
+    controller.start()
+    try:
+        path = write_config(
+            tmp_path, smtp=f'host = "127.0.0.1"\nport = {port}\nconcurrency = 2',
+            extra=WORKERS + WEEKLY,
+        )  # fmt: skip
+        (tmp_path / "subscribers.csv").write_text(MANY, encoding="utf-8")
+        config = load_config(path)
+        store = Store.open(config.store.path)
+        try:
+            ctx = RunContext(config, store, owner_token(), StopSignal())
+            run = run_period(ctx, config.schedules[0], datetime.now(UTC))
+        finally:
+            store.close()
+    finally:
+        controller.stop()
+    assert run is not None and run.status == "sent"
+    assert len({r for m in handler.messages for r in m.rcpt_tos}) == 40
+    # The scheduler's own connection is closed while its two workers send on one each.
+    assert _CountingSMTP.most <= 2
 
 
 def test_a_stop_reaches_the_delivery_workers_and_a_restart_resumes(

@@ -219,7 +219,8 @@ def test_list_markers() -> None:
 
     for item in ("- 비용", "• 속도", "1. 학습 방법", "2) 정보", "(3) 실천", "가. 첫째", "하) 끝"):
         assert starts_list_item(item), item
-    for sentence in ("네. 맞습니다.", "예) 사과와 배는 과일이다.", "3.5%가 늘었다.", "2024. 12. 3."):
+    not_items = ("네. 맞습니다.", "예) 사과와 배는 과일이다.", "3.5%가 늘었다.", "2024. 12. 3.")
+    for sentence in not_items:
         assert not starts_list_item(sentence), sentence
 
 

@@ -144,6 +144,19 @@ class SMTPSender:
         self._idle.put_nowait(await self._connect())
         return self
 
+    async def release(self) -> None:
+        """Close the idle connections (a later `send` opens new ones), so that other
+        processes can use the server's connection budget meanwhile."""
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            try:
+                if client.is_connected:
+                    await asyncio.wait_for(client.quit(), timeout=min(self.timeout, 5.0))
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                pass
+            finally:
+                self._discard(client)
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,

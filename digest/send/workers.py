@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import replace
 from typing import Any
 
@@ -39,6 +39,9 @@ _STOP: Any = None
 def _init_worker(parent: int, stop_flag: Any) -> None:
     global _STOP
     _STOP = stop_flag
+    # Ctrl-C reaches the whole process group; the parent turns it into a stop request, so
+    # a worker finishes the messages in flight instead of dying between DATA and its record.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent)
 
 
@@ -66,10 +69,9 @@ def _peak_rss_kb() -> int:
 async def _watch_stop(stop: asyncio.Event) -> None:
     """Set `stop` when the parent asks the workers to stop: they finish the messages in
     flight and leave the rest pending, as a stopped send in one process does."""
-    while _STOP is not None and not _STOP.is_set():
+    while not _STOP.is_set():
         await asyncio.sleep(0.2)
-    if _STOP is not None:
-        stop.set()
+    stop.set()
 
 
 def _work(
@@ -110,14 +112,15 @@ def deliver_in_workers(
     stop: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
     """Deliver a recorded edition from `delivery.processes` worker processes. When `stop()`
-    turns true (polled twice a second), the workers finish the messages in flight and
-    leave the rest pending for a resume."""
+    turns true (polled twice a second), when this thread is interrupted (Ctrl-C) or when a
+    worker fails, the workers finish the messages in flight and leave the rest pending for
+    a resume."""
     processes = config.delivery.processes
     # `smtp.concurrency` is the total number of connections, shared by the workers.
     per_worker = max(1, config.smtp.concurrency // processes)
     config = replace(config, smtp=replace(config.smtp, concurrency=per_worker))
     context = multiprocessing.get_context("spawn")
-    stop_flag = context.Event() if stop is not None else None
+    stop_flag = context.Event()
     started = store.delivery_counts(edition_id)
     report = DeliveryReport()
     with ProcessPoolExecutor(
@@ -131,14 +134,17 @@ def deliver_in_workers(
             for i in range(processes)
         ]
         pending = set(futures)
-        while pending:
-            _done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
-            if stop_flag is not None and stop is not None and stop():
-                stop_flag.set()
-            if on_progress:
-                on_progress(_progress(store, edition_id, started, report.started))
-            if any(f.exception() for f in _done if f.done()):
-                break
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.5)
+                if on_progress:
+                    on_progress(_progress(store, edition_id, started, report.started))
+                failed = any(f.exception() is not None for f in done)
+                if failed or (stop is not None and stop()):
+                    stop_flag.set()  # the others finish what they hold and stop
+        except BaseException:
+            stop_flag.set()  # interrupted: let the workers settle their messages in flight
+            raise
         for future in futures:
             try:
                 counts, failures, limited, rss_kb = future.result()
