@@ -211,6 +211,14 @@ def test_release_notes_quote_their_items_not_their_headings() -> None:
     assert summary.sentences == ("릴리스 노트입니다.", "- 새 기능 추가", "- 버그 수정")
 
 
+def test_headings_on_a_line_of_their_own_and_headings_that_outnumber_sentences() -> None:
+    summary = summarize("서론\n이 글은 짧다.\n\n본론\n내용이 있다.", config=SummaryConfig())
+    assert summary.sentences == ("이 글은 짧다.", "내용이 있다.")
+    text = "업데이트 안내입니다.\n\n새 기능\n\n- 검색 개선\n\n버그 수정\n\n- 로그인 오류"
+    summary = summarize(text, config=SummaryConfig())
+    assert summary.sentences == ("업데이트 안내입니다.", "- 검색 개선", "- 로그인 오류")
+
+
 def test_a_casual_post_without_full_stops_keeps_its_lines() -> None:
     text = "오늘 카페에 갔다\n\n커피도 맛있고 디저트도 최고\n\n또 가고 싶다\n\n정말 좋았어요 :)"
     summary = summarize(text, config=SummaryConfig())

@@ -147,6 +147,19 @@ def test_korean_emoticons_stay_with_the_sentence_they_follow() -> None:
     assert split_sentences(laugh, "ko") == ["정말 좋았다. ㅋㅋ", "내일 또 가자."]
     (span,) = split_spans("정말 좋았어요 :)")
     assert span.final  # a smiley is not a lead-in colon
+    assert split_sentences("정말요? :( 아쉽네요.", "ko") == ["정말요? :(", "아쉽네요."]
+    assert split_sentences("좋았다. :). 또 가자.", "ko") == ["좋았다. :).", "또 가자."]
+    assert split_sentences("좋았다. ㅋㅋ. 또 가자.", "ko") == ["좋았다. ㅋㅋ.", "또 가자."]
+    party = "정말 좋았다. 🎉 내일 또 가자."
+    assert split_sentences(party, "ko") == ["정말 좋았다. 🎉", "내일 또 가자."]
+
+
+def test_short_lines_that_are_not_a_wrapped_paragraph_stay_apart() -> None:
+    assert split_sentences("2024년 회고\n올해는 많은 일이 있었다.", "ko") == [
+        "2024년 회고",
+        "올해는 많은 일이 있었다.",
+    ]
+    assert split_sentences("사과\n배\n포도\n귤", "ko") == ["사과", "배", "포도", "귤"]
 
 
 def test_korean_text_hard_wrapped_at_a_narrow_width_keeps_its_sentences() -> None:

@@ -37,12 +37,12 @@ SUMMARY_VERSION = 2
 @functools.lru_cache(maxsize=1)
 def summarizer_version() -> str:
     """What a cached summary depends on besides its input and settings: this code's
-    `SUMMARY_VERSION` and the Korean analyzer's versions (a new Kiwi model may split and
+    `SUMMARY_VERSION` and the sentence splitters' versions (a new Kiwi model may split and
     tag differently)."""
     from importlib.metadata import PackageNotFoundError, version
 
     parts = [f"summary-v{SUMMARY_VERSION}"]
-    for package in ("kiwipiepy", "kiwipiepy_model"):
+    for package in ("kiwipiepy", "kiwipiepy_model", "pysbd"):
         try:
             parts.append(f"{package}-{version(package)}")
         except PackageNotFoundError:
@@ -320,7 +320,8 @@ def _not_summary_material(spans: Sequence[Span]) -> tuple[set[int], set[int]]:
     """Indices of spans a summary should not quote: (never, passed over by ranking).
 
     Never: boilerplate (bylines, captions, subscribe lines) and headings. A heading is a
-    paragraph of one line that is not a list item and does not end like the post's sentences
+    block (`_blocks`: a paragraph, or a short line of its own) of one line that is not a
+    list item and does not end like the post's sentences
     do: in a post that ends its sentences with full stops, a lone line without one that has
     no final ending (`정보 자본: 현대의 새로운 힘`) or is short (`우리에게 힘이 있다`).
     Quoted, a heading reads as a fragment glued to the next sentence.
@@ -336,12 +337,15 @@ def _not_summary_material(spans: Sequence[Span]) -> tuple[set[int], set[int]]:
     boilerplate = {k for k, s in enumerate(spans) if is_boilerplate(s.text)}
     listed = {k for k, s in enumerate(spans) if starts_list_item(s.text)} - boilerplate
     prose = [k for k in range(len(spans)) if k not in boilerplate and k not in listed]
-    per_paragraph = Counter(spans[k].paragraph for k in range(len(spans)))
-    lone = [k for k in prose if per_paragraph[spans[k].paragraph] == 1]
+    per_block = Counter(span.paragraph for span in spans)
+    lone = [k for k in prose if per_block[spans[k].paragraph] == 1]
     stops = {k: punctuated(spans[k].text) for k in prose}
+    # Does the post end its sentences with full stops? Judged on what reads as a sentence
+    # (a final ending or a stop), so that many headings do not outvote a few sentences.
+    sentences = [k for k in prose if stops[k] or spans[k].final]
     headings: set[int] = set()
     casual: set[int] = set()
-    if 2 * sum(stops.values()) >= len(prose):
+    if sentences and 2 * sum(stops[k] for k in sentences) >= len(sentences):
         headings = {
             k
             for k in lone

@@ -49,8 +49,10 @@ _TRAILING_DOTS = re.compile(r"[.,]+$")
 # sentence. A cheap test that spares the token walk for most sentences.
 _CUT_CANDIDATE = re.compile(r"[.?!…。？！]\s+\S")
 _WORD = re.compile(r"\S+")
+_EYES = re.compile(r"[:;=]-?$")
+_STRAY_STOPS = re.compile(r"[.!?~…]+")
 # Laughs, cries and ASCII faces: ㅋㅋ, ㅎㅎ, ㅠㅠ, ^^, ^_^, :), ;-), :D, T_T.
-_EMOTICON = re.compile(r"(?:[ㄱ-ㅎㅏ-ㅣ]+|\^[_\-.]?\^|[:;=]-?[()DPpO3]|T[_.]?T)+[.!~]*")
+_EMOTICON = re.compile(r"(?:[ㄱ-ㅎㅏ-ㅣ]+|\^[_\-.]?\^|[:;=]-?[()DPpO3]|T[_.]?T)+[.!~;]*")
 
 
 @dataclass(frozen=True)
@@ -223,8 +225,8 @@ def _rejoin_attached(sents: Iterable[Sequence[Any]]) -> Iterator[Sequence[Any]]:
     """Kiwi's sentences, with a run that starts with a particle or ending written right
     after the previous run put back onto it: Kiwi sometimes ends a sentence after a closing
     quote or a question mark and starts the next with the particle that follows
-    (`'다니'` + `는 드라마의...`, `“항상”` + `이라고 말할 수도...`, `일까?` + `라는`). Never
-    after a full stop: `합니다.이는` is two sentences written without a space."""
+    (`'다니'` + `는 드라마의...`, `“항상”` + `이라고 말할 수도...`). Never after a full
+    stop: `합니다.이는` is two sentences written without a space."""
     held: list[Any] = []
     for tokens in sents:
         if not tokens:
@@ -245,6 +247,29 @@ def _rejoin_attached(sents: Iterable[Sequence[Any]]) -> Iterator[Sequence[Any]]:
         yield held
 
 
+def _attach_emoticons(
+    raw: list[tuple[int, int, Sequence[Any]]], text: str
+) -> list[tuple[int, int, Sequence[Any]]]:
+    """Move an emoticon or emoji that opens a sentence (`ㅋㅋ. 또 가자.`, `🎉 내일...`), or
+    a stray full stop after one (`:).`), back onto the sentence before it when that one is
+    finished: it comments on what was said."""
+    fixed = list(raw)
+    for i in range(1, len(fixed)):
+        a, b, toks = fixed[i]
+        pa, _, ptoks = fixed[i - 1]
+        word = _WORD.search(text, a, b)
+        if not word or not ptoks or not _ends_sentence(ptoks):
+            continue
+        piece = word.group()
+        moved = [t for t in toks if t.start < word.end()]
+        emoji = bool(moved) and all(t.tag == "W_EMOJI" for t in moved)
+        if not (_EMOTICON.fullmatch(piece) or _STRAY_STOPS.fullmatch(piece) or emoji):
+            continue
+        fixed[i - 1] = (pa, word.end(), [*ptoks, *moved])
+        fixed[i] = (word.end(), b, [t for t in toks if t.start >= word.end()])
+    return [(a, b, t) for a, b, t in fixed if text[a:b].strip()]
+
+
 def _analysis(text: str, sents: Iterable[Sequence[Any]]) -> Analysis:
     """Sentences (with extra cuts and quote fixes) and morphemes from Kiwi's token runs, one
     run per sentence Kiwi found."""
@@ -257,7 +282,7 @@ def _analysis(text: str, sents: Iterable[Sequence[Any]]) -> Analysis:
             continue
         for a, b in itertools.pairwise([start, *cuts, end]):
             raw.append((a, b, [t for t in tokens if a <= t.start < b]))
-    raw = _fix_dangling_quotes(raw, text)
+    raw = _attach_emoticons(_fix_dangling_quotes(raw, text), text)
     sentences: list[AnalyzedSentence] = []
     for a, b, toks in raw:
         # Trim whitespace by moving offsets, never by rewriting the text.
@@ -308,7 +333,12 @@ def _fix_dangling_quotes(
     fixed = list(raw)
     for i in range(len(fixed) - 1):
         a, b, toks = fixed[i]
-        if toks and toks[-1].tag in _QUOTE_OPEN and toks[-1].start + toks[-1].len == b:
+        if (
+            toks
+            and toks[-1].tag in _QUOTE_OPEN
+            and toks[-1].start + toks[-1].len == b
+            and not _EYES.search(text, 0, toks[-1].start)  # `:(` is a face, not a bracket
+        ):
             quote = toks[-1]
             _, nb, ntoks = fixed[i + 1]
             fixed[i] = (a, quote.start, toks[:-1])

@@ -40,7 +40,7 @@ class Span:
     end: int
     language: str  # "ko" or "en"
     terms: tuple[str, ...]  # content morphemes (ko) or stemmed content words (en)
-    paragraph: int  # index of the paragraph (text between blank lines) it came from
+    paragraph: int  # index of the block (see `_blocks`) the sentence came from
     final: bool = True  # ends like a sentence, unlike a heading, label or list item
 
 
@@ -51,21 +51,18 @@ def _segmenter() -> pysbd.Segmenter:
     return pysbd.Segmenter(language="en", clean=False)
 
 
-def _blocks(text: str) -> list[tuple[int, int, int]]:
-    """(start, end, paragraph) of paragraph-like blocks: sentences never cross a block
-    boundary. A block is a paragraph (text between blank lines) or a line of one that
-    cannot be a hard wrap (a list item, a short heading-like line); `paragraph` numbers
-    the paragraphs."""
-    blocks: list[tuple[int, int, int]] = []
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """(start, end) of paragraph-like blocks: sentences never cross a block boundary. A
+    block is a paragraph (text between blank lines), or a line of one that cannot be a hard
+    wrap: a list item, a line ending a sentence, a short heading-like line."""
+    blocks: list[tuple[int, int]] = []
     pos = 0
-    for number, match in enumerate([*_PARAGRAPH_BREAK.finditer(text), None]):
+    for match in [*_PARAGRAPH_BREAK.finditer(text), None]:
         end = match.start() if match else len(text)
-        lines: list[tuple[int, int]] = []
-        _split_lines(text, pos, end, lines)
-        blocks.extend((a, b, number) for a, b in lines)
+        _split_lines(text, pos, end, blocks)
         if match:
             pos = match.end()
-    return [(a, b, n) for a, b, n in blocks if text[a:b].strip()]
+    return [(a, b) for a, b in blocks if text[a:b].strip()]
 
 
 def _split_lines(text: str, start: int, end: int, out: list[tuple[int, int]]) -> None:
@@ -73,9 +70,12 @@ def _split_lines(text: str, start: int, end: int, out: list[tuple[int, int]]) ->
     block_start = start
     line_start = start
     # A short line is a heading or label; but in text hard-wrapped at a narrow width every
-    # line is short, so "short" is also relative to the paragraph's longest line.
-    longest = max(len(line.strip()) for line in text[start:end].split("\n"))
-    short = min(_SHORT_LINE, int(longest * 0.6))
+    # line is short. A paragraph of 3+ lines whose inner lines are all close to its longest
+    # (20+ characters) is wrapped: there, "short" is relative to the longest line.
+    lengths = [len(line.strip()) for line in text[start:end].split("\n")]
+    longest = max(lengths)
+    wrapped = len(lengths) >= 3 and longest >= 20 and all(n >= 0.6 * longest for n in lengths[1:-1])
+    short = int(longest * 0.6) if wrapped else _SHORT_LINE
     while True:
         nl = text.find("\n", line_start, end)
         if nl < 0:
@@ -133,16 +133,16 @@ def iter_spans_many(
     # Hard wraps become spaces (same length, so offsets stay valid) so that neither splitter
     # treats them as boundaries; the returned text is always taken from the original.
     flats = [text.replace("\n", " ").replace("\r", " ") for text in texts]
-    plans: list[list[tuple[int, int, int, str]]] = []
+    plans: list[list[tuple[int, int, str]]] = []
     korean: list[str] = []
     for text, flat, hint in zip(texts, flats, hints, strict=True):
-        plan = [(a, b, n, detect_language(text[a:b], hint)) for a, b, n in _blocks(text)]
-        korean.extend(flat[a:b] for a, b, _, lang in plan if lang == "ko")
+        plan = [(a, b, detect_language(text[a:b], hint)) for a, b in _blocks(text)]
+        korean.extend(flat[a:b] for a, b, lang in plan if lang == "ko")
         plans.append(plan)
     analyses = iter_analyses(korean)
     for text, flat, plan in zip(texts, flats, plans, strict=True):
         spans: list[Span] = []
-        for a, b, index, lang in plan:
+        for index, (a, b, lang) in enumerate(plan):
             if lang == "ko":
                 for s in next(analyses).sentences:
                     start, end = a + s.start, a + s.end
