@@ -190,6 +190,15 @@ def time_ours_loop(posts: Sequence[tuple[str, str]]) -> float:
     return time.perf_counter() - start
 
 
+def time_kiwi_alone(posts: Sequence[tuple[str, str]]) -> float:
+    """Kiwi's own analysis of the same posts in one batch, nothing else: the bound on ours."""
+    kiwi = get_kiwi()
+    start = time.perf_counter()
+    for _ in kiwi.tokenize([body for _, body in posts], split_sents=True):
+        pass
+    return time.perf_counter() - start
+
+
 def time_ours_batch(posts: Sequence[tuple[str, str]]) -> float:
     """All posts in one batch (`summarize_many`), as planning a digest does: Kiwi's threads."""
     start = time.perf_counter()
@@ -260,11 +269,13 @@ def speed(
     size = -(-len(posts) // rounds)
     loops: list[float] = []
     batches: list[float] = []
+    kiwis: list[float] = []
     stock_run = stock_load = 0.0
     for k in range(rounds + 1):
         for _ in range(repeats):
             loops.append(time_ours_loop(posts))
             batches.append(time_ours_batch(posts))
+            kiwis.append(time_kiwi_alone(posts))
         if stock is None and k < rounds:
             try:
                 load, run = _stock_slice(seeds, k * size, min((k + 1) * size, len(posts)))
@@ -274,10 +285,12 @@ def speed(
                 continue
             stock_load, stock_run = max(stock_load, load), stock_run + run
     loop, batch = statistics.median(loops), statistics.median(batches)
+    kiwi = statistics.median(kiwis)
     n = len(posts)
     for label, runs, median in (
         ("ours, one post at a time", loops, loop),
         ("ours, one batch (digest planning)", batches, batch),
+        ("Kiwi alone, one batch (the bound)", kiwis, kiwi),
     ):
         print(
             f"{label:<34} run {median:6.2f}s  {n / median:7.2f} posts/s  "
@@ -290,7 +303,7 @@ def speed(
         )
         print(
             f"throughput vs stock: batch {stock_run / batch:.0f}x, "
-            f"one post at a time {stock_run / loop:.0f}x"
+            f"one post at a time {stock_run / loop:.0f}x; Kiwi alone {stock_run / kiwi:.0f}x"
         )
     else:
         print(f"{'stock sumy korean (konlpy Kkma)':<34} {stock}")
