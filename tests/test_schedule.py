@@ -428,12 +428,32 @@ MANY = "email,name,themes,language,status\n" + "".join(
 )
 
 
+WORKERS = "\n[delivery]\nprocesses = 2\n"
+
+
+def _no_local_sends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail if the scheduler's own process sends a digest (only its workers may)."""
+
+    async def local(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a digest was sent from the scheduler process")
+
+    monkeypatch.setattr(runner, "deliver_recorded", local)
+
+
+@pytest.mark.parametrize("workers", [False, True], ids=["in-process", "delivery-workers"])
 def test_sigterm_mid_send_finishes_current_messages_and_a_restart_resumes(
     harness_factory: type[Harness],
     clock: time_machine.Coordinates,
     events: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: bool,
 ) -> None:
-    h = harness_factory(smtp="concurrency = 1")
+    # With delivery workers, the stop must travel to the worker processes.
+    if workers:
+        h = harness_factory(schedules=WEEKLY + WORKERS, smtp="concurrency = 2")
+        _no_local_sends(monkeypatch)
+    else:
+        h = harness_factory(smtp="concurrency = 1")
     (h.path.parent / "subscribers.csv").write_text(MANY, encoding="utf-8")
     service = h.service()
     service.start()
@@ -441,6 +461,8 @@ def test_sigterm_mid_send_finishes_current_messages_and_a_restart_resumes(
     original = handler.handle_DATA
 
     async def handle_data(server, session, envelope):  # type: ignore[no-untyped-def]
+        if workers:
+            await asyncio.sleep(0.2)  # a slow server, so the stop lands mid-send
         reply = await original(server, session, envelope)
         if len(handler.messages) == 3:
             service.request_stop()  # what the SIGTERM handler does
@@ -470,18 +492,6 @@ def test_sigterm_mid_send_finishes_current_messages_and_a_restart_resumes(
     assert run is not None and run.status == "sent"
     assert h.stores[0].latest_edition() == run.editions[0]
     assert any("edition_resumed" in line for line in lines(events, "edition_resumed"))
-
-
-WORKERS = "\n[delivery]\nprocesses = 2\n"
-
-
-def _no_local_sends(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail if the scheduler's own process sends a digest (only its workers may)."""
-
-    async def local(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a digest was sent from the scheduler process")
-
-    monkeypatch.setattr(runner, "deliver_recorded", local)
 
 
 def test_with_several_delivery_processes_a_scheduled_run_sends_from_them(
@@ -550,48 +560,6 @@ def test_delivery_workers_keep_to_the_connection_budget(
     assert len({r for m in handler.messages for r in m.rcpt_tos}) == 40
     # The scheduler's own connection is closed while its two workers send on one each.
     assert _CountingSMTP.most <= 2
-
-
-def test_a_stop_reaches_the_delivery_workers_and_a_restart_resumes(
-    harness_factory: type[Harness],
-    clock: time_machine.Coordinates,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    h = harness_factory(schedules=WEEKLY + WORKERS, smtp="concurrency = 2")
-    (h.path.parent / "subscribers.csv").write_text(MANY, encoding="utf-8")
-    _no_local_sends(monkeypatch)
-    service = h.service()
-    service.start()
-    handler = h.server.handler
-    original = handler.handle_DATA
-
-    async def handle_data(server, session, envelope):  # type: ignore[no-untyped-def]
-        await asyncio.sleep(0.2)  # a slow server: the stop lands mid-send
-        reply = await original(server, session, envelope)
-        if len(handler.messages) == 3:
-            service.request_stop()  # what the SIGTERM handler does
-        return reply
-
-    handler.handle_DATA = handle_data  # type: ignore[method-assign]
-    clock.move_to(datetime(2025, 3, 3, 8, 0, 5, tzinfo=SEOUL))
-    service.scheduler.tick()
-    assert service.close(timeout=0)
-    first = len(handler.messages)
-    assert 3 <= first < 40
-    run = h.stores[0].get_run("weekly", "2025-03-03T08:00")
-    assert run is not None and run.status == "partial"
-    counts = h.stores[0].delivery_counts(run.editions[0])
-    assert counts["pending"] == 40 - first and counts["sent"] == first
-
-    handler.handle_DATA = original  # type: ignore[method-assign]
-    clock.move_to(datetime(2025, 3, 3, 8, 40, tzinfo=SEOUL))
-    restarted = h.service()
-    restarted.start()
-    restarted.scheduler.tick()
-    got = Counter(recipients(h.server))
-    assert len(got) == 40 and set(got.values()) == {1}
-    run = h.stores[0].get_run("weekly", "2025-03-03T08:00")
-    assert run is not None and run.status == "sent"
 
 
 CRASHING_SCHEDULER = """

@@ -144,18 +144,21 @@ class SMTPSender:
         self._idle.put_nowait(await self._connect())
         return self
 
+    async def _quit(self, client: aiosmtplib.SMTP) -> None:
+        """Say QUIT (briefly) and drop the connection, whatever the server does."""
+        try:
+            if client.is_connected:
+                await asyncio.wait_for(client.quit(), timeout=min(self.timeout, 5.0))
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            pass
+        finally:
+            self._discard(client)
+
     async def release(self) -> None:
         """Close the idle connections (a later `send` opens new ones), so that other
         processes can use the server's connection budget meanwhile."""
         while not self._idle.empty():
-            client = self._idle.get_nowait()
-            try:
-                if client.is_connected:
-                    await asyncio.wait_for(client.quit(), timeout=min(self.timeout, 5.0))
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                pass
-            finally:
-                self._discard(client)
+            await self._quit(self._idle.get_nowait())
 
     async def __aexit__(
         self,
@@ -164,13 +167,7 @@ class SMTPSender:
         tb: TracebackType | None,
     ) -> None:
         for client in list(self._open):
-            try:
-                if client.is_connected:
-                    await asyncio.wait_for(client.quit(), timeout=min(self.timeout, 5.0))
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                pass
-            finally:
-                self._discard(client)
+            await self._quit(client)
 
     async def send(self, envelope: Envelope) -> Outcome:
         async with self._slots:
