@@ -319,12 +319,12 @@ def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig
 def _not_summary_material(spans: Sequence[Span]) -> tuple[set[int], set[int]]:
     """Indices of spans a summary should not quote: (never, passed over by ranking).
 
-    Never: boilerplate (bylines, captions, subscribe lines) and headings. A heading is a
-    block (`_blocks`: a paragraph, or a short line of its own) of one line that is not a
-    list item and does not end like the post's sentences
-    do: in a post that ends its sentences with full stops, a lone line without one that has
-    no final ending (`정보 자본: 현대의 새로운 힘`) or is short (`우리에게 힘이 있다`).
-    Quoted, a heading reads as a fragment glued to the next sentence.
+    Never: boilerplate (bylines, captions, subscribe lines) and headings. A heading is alone
+    in its block (a paragraph, or a short line of its own: see `_blocks`), is not a list
+    item, and does not end like the post's sentences do: in a post that ends its sentences
+    with full stops, it has no stop and either no final ending (`정보 자본: 현대의 새로운
+    힘`) or few characters (`우리에게 힘이 있다`). Quoted, a heading reads as a fragment
+    glued to the next sentence.
 
     Passed over, but kept in a short post's own summary: list items (`- 비용`, `1. 학습
     방법을 이해하라`), which read as fragments out of their list, and, in a post that does
