@@ -219,6 +219,12 @@ def test_headings_on_a_line_of_their_own_and_headings_that_outnumber_sentences()
     assert summary.sentences == ("업데이트 안내입니다.", "- 검색 개선", "- 로그인 오류")
 
 
+def test_lines_without_a_word_are_never_quoted() -> None:
+    text = "오늘 정말 좋았다.\n\n🎉🎉\n\n...\n\n\u200b\u200b\ufeff\n\n내일 또 가자."
+    summary = summarize(text, config=SummaryConfig())
+    assert summary.sentences == ("오늘 정말 좋았다.", "내일 또 가자.")
+
+
 def test_a_casual_post_without_full_stops_keeps_its_lines() -> None:
     text = "오늘 카페에 갔다\n\n커피도 맛있고 디저트도 최고\n\n또 가고 싶다\n\n정말 좋았어요 :)"
     summary = summarize(text, config=SummaryConfig())

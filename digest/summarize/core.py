@@ -61,6 +61,7 @@ _MAX_CHARS = 320
 # A lone line without a full stop in a post that uses them is a heading up to this length
 # even when it is a clause (`우리에게 힘이 있다`); longer, it is a sentence missing its stop.
 _HEADING_CHARS = 40
+_WORDY = re.compile(r"[^\W_]")  # a letter or digit, in any script
 _SEPARATOR = " "
 
 # Hybrid weights, from a small grid on sci-news-sum-kr-50 (see bench/README-summaries.md;
@@ -334,7 +335,10 @@ def _not_summary_material(spans: Sequence[Span]) -> tuple[set[int], set[int]]:
     When nothing else is left, list items come back first, then those lone lines, then the
     headings (release notes as a bare list under headings).
     """
-    boilerplate = {k for k, s in enumerate(spans) if is_boilerplate(s.text)}
+    # Boilerplate, and "sentences" with no word at all (`...`, `🎉🎉`, zero-width spaces).
+    boilerplate = {
+        k for k, s in enumerate(spans) if is_boilerplate(s.text) or not _WORDY.search(s.text)
+    }
     listed = {k for k, s in enumerate(spans) if starts_list_item(s.text)} - boilerplate
     prose = [k for k in range(len(spans)) if k not in boilerplate and k not in listed]
     per_block = Counter(span.paragraph for span in spans)
