@@ -256,17 +256,22 @@ def _attach_emoticons(
     fixed = list(raw)
     for i in range(1, len(fixed)):
         a, b, toks = fixed[i]
-        pa, _, ptoks = fixed[i - 1]
         word = _WORD.search(text, a, b)
-        if not word or not ptoks or not _ends_sentence(ptoks):
+        if not word or not toks:
             continue
-        piece = word.group()
-        moved = [t for t in toks if t.start < word.end()]
-        emoji = bool(moved) and all(t.tag == "W_EMOJI" for t in moved)
-        if not (_EMOTICON.fullmatch(piece) or _STRAY_STOPS.fullmatch(piece) or emoji):
+        piece, cut = word.group(), word.end()
+        if not (
+            (toks[0].tag == "W_EMOJI" and all(t.tag == "W_EMOJI" for t in toks if t.start < cut))
+            or _EMOTICON.fullmatch(piece)
+            or _STRAY_STOPS.fullmatch(piece)
+        ):
+            continue  # the common case: a sentence that starts with a word
+        pa, _, ptoks = fixed[i - 1]
+        if not ptoks or not _ends_sentence(ptoks):
             continue
-        fixed[i - 1] = (pa, word.end(), [*ptoks, *moved])
-        fixed[i] = (word.end(), b, [t for t in toks if t.start >= word.end()])
+        moved = [t for t in toks if t.start < cut]
+        fixed[i - 1] = (pa, cut, [*ptoks, *moved])
+        fixed[i] = (cut, b, [t for t in toks if t.start >= cut])
     return [(a, b, t) for a, b, t in fixed if text[a:b].strip()]
 
 
@@ -337,7 +342,8 @@ def _fix_dangling_quotes(
             toks
             and toks[-1].tag in _QUOTE_OPEN
             and toks[-1].start + toks[-1].len == b
-            and not _EYES.search(text, 0, toks[-1].start)  # `:(` is a face, not a bracket
+            # `:(` is a face, not a bracket
+            and not _EYES.search(text, max(0, toks[-1].start - 2), toks[-1].start)
         ):
             quote = toks[-1]
             _, nb, ntoks = fixed[i + 1]
