@@ -15,12 +15,10 @@ of the key may record an edition for the period, and it writes the edition's id 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
 import socket
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +27,6 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from typing import TypeVar
 
 from digest.compose.message import Envelope, message_id, parse_sender
 from digest.config import Config, ScheduleConfig, SourceConfig
@@ -44,8 +41,6 @@ from digest.send.delivery import DeliveryReport
 from digest.send.smtp import SMTPSender
 from digest.send.workers import deliver_in_workers
 from digest.store import ScheduleRun, Store, StoredSubscriber
-
-T = TypeVar("T")
 
 # Statuses of a run key. `running` is in progress (or its process died); `partial` recorded an
 # edition that still has rows pending or deferred; `abandoned` and `failed` sent nothing.
@@ -373,41 +368,13 @@ async def send_edition(
         if isinstance(sender, SMTPSender):
             await sender.release()  # `smtp.concurrency` is the workers' now
         host, port = endpoint
-        return await in_daemon_thread(
-            lambda: deliver_in_workers(
-                ctx.config, edition_id, host, port, store=ctx.store, stop=ctx.stop.is_set
-            )
-        )
+        # In a thread, so this loop stays free; an unclean stop of `digest schedule` exits
+        # without waiting for it (`digest.schedule.serve`).
+        return await asyncio.to_thread(
+            deliver_in_workers, ctx.config, edition_id, host, port,
+            store=ctx.store, stop=ctx.stop.is_set,
+        )  # fmt: skip
     return await deliver_recorded(edition_id, factory, sender, ctx.store, stop=stop)
-
-
-async def in_daemon_thread(work: Callable[[], T]) -> T:
-    """`work()` in a daemon thread, awaited. Unlike `asyncio.to_thread`, whose threads the
-    interpreter joins at exit, a stopped scheduler that gave up waiting (`shutdown_timeout`)
-    can still exit; the workers die with it and their rows stay resumable."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[T] = loop.create_future()
-
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if done.cancelled():
-            return
-        if error is not None:
-            done.set_exception(error)
-        else:
-            done.set_result(result)  # type: ignore[arg-type]
-
-    def run() -> None:
-        result: T | None = None
-        error: BaseException | None = None
-        try:
-            result = work()
-        except BaseException as exc:
-            error = exc
-        with contextlib.suppress(RuntimeError):  # the loop closed while we worked
-            loop.call_soon_threadsafe(settle, result, error)
-
-    threading.Thread(target=run, name="digest-send-workers", daemon=True).start()
-    return await done
 
 
 async def resume_unfinished(
