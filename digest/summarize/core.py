@@ -341,8 +341,8 @@ def _not_summary_material(spans: Sequence[Span]) -> tuple[set[int], set[int]]:
     }
     listed = {k for k, s in enumerate(spans) if starts_list_item(s.text)} - boilerplate
     prose = [k for k in range(len(spans)) if k not in boilerplate and k not in listed]
-    per_block = Counter(span.paragraph for span in spans)
-    lone = [k for k in prose if per_block[spans[k].paragraph] == 1]
+    per_block = Counter(span.block for span in spans)
+    lone = [k for k in prose if per_block[spans[k].block] == 1]
     stops = {k: punctuated(spans[k].text) for k in prose}
     # Does the post end its sentences with full stops? Judged on what reads as a sentence
     # (a final ending or a stop), so that many headings do not outvote a few sentences.

@@ -61,7 +61,7 @@ class AnalyzedSentence:
     start: int
     end: int
     morphemes: tuple[str, ...]
-    final: bool = True  # ends like a sentence: a final ending (EF) or final punctuation
+    final: bool  # ends like a sentence: a final ending (EF) or final punctuation
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ class Span:
     end: int
     language: str  # "ko" or "en"
     terms: tuple[str, ...]  # content morphemes (ko) or stemmed content words (en)
-    paragraph: int  # index of the block (see `_blocks`) the sentence came from
-    final: bool = True  # ends like a sentence, unlike a heading, label or list item
+    block: int  # index of the block (see `_blocks`) the sentence came from
+    final: bool  # ends like a sentence, unlike a heading, label or list item
 
 
 @functools.lru_cache(maxsize=1)
