@@ -112,7 +112,8 @@ async def plan(
     # Imported here, not at the top: worker processes are spawned and import this module
     # again, and must not pay for the NLP stack that only planning needs.
     from digest.ingest import ingest_all
-    from digest.pipeline import MessageFactory, plan_edition, record_edition
+    from digest.outbox import MessageFactory, record_edition
+    from digest.pipeline import plan_edition
 
     config = make_config(folder, port, concurrency, dkim, processes)
     store = Store.open(config.store.path)  # type: ignore[attr-defined]

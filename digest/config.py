@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from digest.cronexpr import parse_cron
 from digest.errors import ConfigError
 
 LANGUAGES = ("ko", "en")
@@ -383,8 +384,6 @@ def _validate(config: Config) -> None:
         for key in sched.themes:
             if key not in keys:
                 raise ConfigError(f"{p}: 'schedules[{i}].themes': unknown theme {key!r}")
-        from digest.schedule import parse_cron
-
         parse_cron(sched.cron, f"{p}: 'schedules[{i}].cron'")
 
 

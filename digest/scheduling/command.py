@@ -1,7 +1,7 @@
-"""Schedules: the `[[schedules]]` of the config, run by `digest schedule`.
+"""The `digest schedule` command's entry points: `serve` and `list_lines` (`--list`).
 
-The implementation lives in the `digest.scheduling` package; this module keeps the names
-other modules import (`parse_cron` for config validation) and the command's entry points.
+The runner and the service (and with them the pipeline and the senders) are imported when a
+command runs, so `import digest.scheduling` stays light.
 """
 
 from __future__ import annotations
@@ -12,19 +12,10 @@ import sys
 from datetime import UTC, datetime
 
 from digest.config import Config
-from digest.scheduling.cron import latest_fire, next_runs, parse_cron, period_of, to_crontab
 from digest.scheduling.listing import list_schedules
 from digest.store import Store
 
-__all__ = [
-    "latest_fire",
-    "list_lines",
-    "next_runs",
-    "parse_cron",
-    "period_of",
-    "serve",
-    "to_crontab",
-]
+__all__ = ["list_lines", "serve"]
 
 
 def list_lines(config: Config, store: Store) -> list[str]:
