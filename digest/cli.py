@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 import webbrowser
 from collections.abc import Callable, Iterator
@@ -22,11 +23,11 @@ from digest import __version__
 from digest.config import Config, load_config
 from digest.errors import DigestError, SubscriberError
 from digest.send.delivery import DeliveryReport
-from digest.store import Store, StoredSubscriber
+from digest.stop import StopSignal
+from digest.store import Store
 
 if TYPE_CHECKING:
-    from digest.outbox import MessageFactory
-    from digest.pipeline import Edition
+    from digest.sending import SendRequest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -291,18 +292,6 @@ def sync_subscribers(state: Context) -> None:
         click.echo(f"warning: {problem}; row skipped", err=True)
 
 
-@contextmanager
-def smtp_endpoint(config: Config) -> Iterator[tuple[str, int]]:
-    """The SMTP host and port to use; starts the embedded mail catcher when configured."""
-    if not config.smtp.embedded:
-        yield config.smtp.host, config.smtp.port
-        return
-    from digest.send.catcher import MailCatcher
-
-    with MailCatcher(config.smtp.maildir, config.smtp.port) as catcher:
-        yield catcher.host, catcher.port
-
-
 class Progress:
     """One status line on stderr: redrawn in place on a terminal, every 5 s otherwise."""
 
@@ -333,143 +322,68 @@ class Progress:
             click.echo("", err=True)
 
 
-def _where(config: Config, host: str, port: int) -> str:
-    return f"Maildir {config.smtp.maildir}" if config.smtp.embedded else f"{host}:{port}"
+class CLIReporter:
+    """What a send says, on stdout and stderr (digest.sending.Reporter)."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+
+    def info(self, line: str) -> None:
+        click.echo(line)
+
+    def warn(self, line: str) -> None:
+        click.echo(f"warning: {line}", err=True)
+
+    def progress(self, total: int) -> Callable[[DeliveryReport], None]:
+        self._progress = Progress(total)
+        return self._progress
+
+    def progress_done(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
 
 
-def _report(label: str, report: DeliveryReport, where: str) -> None:
-    for email, reply in report.failures:
-        click.echo(f"warning: {email}: {reply}", err=True)
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
-    click.echo(f"{label}: {report.sent} message(s) sent to {where} ({counts or 'nothing due'})")
-    if report.limited:
-        click.echo(f"stopped early: {report.limited}; the rest stays pending (send --resume)")
-    if report.counts.get("deferred"):
-        click.echo("some messages are deferred and will be retried by `digest send --resume`")
+@contextmanager
+def stop_on_signals() -> Iterator[StopSignal]:
+    """SIGTERM and Ctrl-C ask the send to stop gracefully: the messages in flight are
+    recorded, the rest stays pending, the lock is released. A second signal kills at once."""
+    stop = StopSignal()
+    previous: dict[signal.Signals, Any] = {}
+
+    def handler(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+            return
+        click.echo(f"{name}: stopping after the messages in flight ...", err=True)
+        stop.request(f"{name} received")
+
+    # Handlers can only be set in the main thread (a CLI run in a thread keeps the defaults).
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield stop
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def run_send(
     state: Context,
     *,
     now: datetime,
-    theme: str | None,
-    to: str | None,
-    dry_run: bool,
-    resume_only: bool = False,
+    request: SendRequest,
+    stop: StopSignal,
 ) -> None:
-    from digest.locks import sending
-    from digest.outbox import MessageFactory, send_test_copies
-    from digest.pipeline import plan_edition
-    from digest.send.smtp import SMTPSender
-    from digest.subscribers import normalize_address
+    from digest.sending import run_send as send_now
 
-    config = state.config
-    store = state.store
-    # The send lock from planning to the last message: another process (a scheduled run, a
-    # second `digest send`) can neither take the same due rows nor plan the same posts into
-    # a second issue meanwhile. Test copies and dry runs record nothing and need no lock.
-    if resume_only and not store.unfinished_editions():
-        click.echo("nothing to resume: every recipient of every digest is settled")
-        return
-    with contextlib.nullcontext() if (to is not None or dry_run) else sending(store):
-        factory = MessageFactory(config)
-        unfinished = [] if (to is not None or dry_run) else store.unfinished_editions()
-        edition = None
-        if not resume_only:
-            if to is not None:
-                try:
-                    address = normalize_address(to)
-                except SubscriberError as exc:
-                    raise click.BadParameter(f"{to!r}: {exc}", param_hint="--to") from None
-                copy = [StoredSubscriber(address, "", (), "", "active")]
-                edition = plan_edition(config, store, now=now, theme=theme, recipients=copy)
-            else:
-                sync_subscribers(state)
-                edition = plan_edition(config, store, now=now, theme=theme)
-                if not edition.variants and not edition.quiet:
-                    who = f"for theme {theme!r} " if theme else ""
-                    _fail(
-                        f"no active subscribers {who}in {config.store.path}: nothing to send "
-                        "(add some with `digest subscribers import FILE`)"
-                    )
-            if edition.quiet:
-                click.echo(f"{len(edition.quiet)} subscriber(s) have nothing new this time")
-            if not edition.variants:
-                click.echo("nothing new to send: no new posts for any subscriber")
-                edition = None
-        if edition is not None and dry_run:
-            size = sum(
-                len(factory.envelope(v, s).data) for v in edition.variants for s in v.recipients
-            )
-            click.echo(
-                f"dry run: {edition.recipients} message(s) in {len(edition.variants)} variant(s), "
-                f"{size / 1024:.0f} KB in all; nothing sent"
-            )
-            return
-        if edition is None and not unfinished:
-            if resume_only:
-                click.echo("nothing to resume: every recipient of every digest is settled")
-            return
-
-        async def connect_and_test(host: str, port: int) -> DeliveryReport | None:
-            # Connect first: an unreachable server fails here, before anything is recorded.
-            async with SMTPSender.from_config(config.smtp, host, port) as sender:
-                if to is not None and edition is not None:
-                    return await send_test_copies(edition, factory, sender)
-            return None
-
-        with smtp_endpoint(config) as (host, port):
-            where = _where(config, host, port)
-            test_report = asyncio.run(connect_and_test(host, port))
-            if test_report is not None:
-                _report("test copy", test_report, where)
-                if test_report.sent == 0:
-                    _fail("no message was accepted")
-                return
-            accepted = _deliver_editions(
-                config, store, factory, unfinished, edition, host, port, where
-            )
-        if not accepted:
-            _fail("no message was accepted")
-
-
-def _deliver_editions(
-    config: Config,
-    store: Store,
-    factory: MessageFactory,
-    unfinished: list[str],
-    edition: Edition | None,
-    host: str,
-    port: int,
-    where: str,
-) -> bool:
-    """Finish the `unfinished` editions (read under the send lock), then record and send
-    `edition`; False when messages were handed to the server and none was accepted."""
-    from digest.outbox import record_edition
-    from digest.send.workers import deliver_in_workers
-
-    jobs = list(unfinished)
-    if edition is not None:
-        record_edition(edition, factory, store)
-        jobs.append(edition.id)
-    accepted = True
-    for edition_id in jobs:
-        counts = store.delivery_counts(edition_id)
-        due = counts.get("pending", 0) + counts.get("deferred", 0)
-        progress = Progress(due)
-        report = deliver_in_workers(
-            config, edition_id, host, port, store=store, on_progress=progress
-        )
-        progress.close()
-        digests = store.edition_digests(edition_id)
-        label = f"issue #{digests[0].issue_number}" if digests else edition_id
-        if edition is None or edition_id != edition.id:
-            label += " (resumed)"
-        _report(label, report, where)
-        # Failure means messages were handed to the server and none was accepted; retries
-        # that are not due yet, or a reached limit, are not failures.
-        accepted = accepted and (report.sent > 0 or report.done == 0 or bool(report.limited))
-    return accepted
+    send_now(
+        state.config, state.store, request, CLIReporter(), now=now, stop=stop,
+        sync=lambda: sync_subscribers(state),
+    )  # fmt: skip
 
 
 @main.command()
@@ -477,12 +391,51 @@ def _deliver_editions(
 @click.option("--to", help="Send one test copy to this address; nothing is recorded.")
 @click.option("--dry-run", is_flag=True, help="Compose everything, send nothing.")
 @click.option("--resume", is_flag=True, help="Only finish earlier sends (pending, due retries).")
+@click.option(
+    "--retry-failed",
+    "retry_failed",
+    is_flag=True,
+    help="Put the failed recipients of an edition (--edition, default: the latest) back in "
+    "the queue and send to them (suppressed addresses stay failed).",
+)
+@click.option("--edition", metavar="ID", help="The edition for --retry-failed.")
 @pass_ctx
-def send(state: Context, theme: str | None, to: str | None, dry_run: bool, resume: bool) -> None:
+def send(
+    state: Context,
+    theme: str | None,
+    to: str | None,
+    dry_run: bool,
+    resume: bool,
+    retry_failed: bool,
+    edition: str | None,
+) -> None:
     """Compose the digest and send it now (finishing any interrupted send first)."""
+    from digest.sending import SendRequest
+    from digest.subscribers import normalize_address
+
     if resume and (to or dry_run or theme):
         raise click.UsageError("--resume takes no --to, --dry-run or --theme")
-    run_send(state, now=datetime.now(UTC), theme=theme, to=to, dry_run=dry_run, resume_only=resume)
+    if retry_failed and (to or dry_run or theme or resume):
+        raise click.UsageError("--retry-failed takes only --edition")
+    if edition is not None and not retry_failed:
+        raise click.UsageError("--edition goes with --retry-failed")
+    if to is not None:
+        try:
+            to = normalize_address(to)
+        except SubscriberError as exc:
+            raise click.BadParameter(f"{to!r}: {exc}", param_hint="--to") from None
+    retry = None
+    if retry_failed:
+        retry = edition or state.store.latest_edition()
+        if retry is None or not state.store.edition_digests(retry):
+            _fail(
+                f"no edition {edition!r} (see `digest status`)" if edition else "nothing sent yet"
+            )
+    request = SendRequest(
+        theme=theme, to=to, dry_run=dry_run, resume_only=resume, retry_failed=retry
+    )
+    with stop_on_signals() as stop:
+        run_send(state, now=datetime.now(UTC), request=request, stop=stop)
 
 
 @main.command()
@@ -523,10 +476,14 @@ def status(state: Context, edition: str | None) -> None:
 @pass_ctx
 def run(state: Context, theme: str | None, dry_run: bool) -> None:
     """The main job: ingest every source, then compose and send the digest."""
+    from digest.sending import SendRequest
+
     now = datetime.now(UTC)
-    if not run_ingest(state, now):
-        _fail("every source failed; nothing sent")
-    run_send(state, now=now, theme=theme, to=None, dry_run=dry_run)
+    with stop_on_signals() as stop:
+        if not run_ingest(state, now):
+            _fail("every source failed; nothing sent")
+        request = SendRequest(theme=theme, dry_run=dry_run)
+        run_send(state, now=now, request=request, stop=stop)
 
 
 # -- schedule ---------------------------------------------------------------------------------
@@ -539,7 +496,7 @@ def run(state: Context, theme: str | None, dry_run: bool) -> None:
 @pass_ctx
 def schedule(state: Context, list_only: bool) -> None:
     """Run the schedules from the config in the foreground (SIGTERM or Ctrl-C stops it)."""
-    from digest.schedule import list_lines, serve
+    from digest.scheduling import list_lines, serve
 
     config = state.config
     if not config.schedules:

@@ -8,7 +8,8 @@ DigestError
 ├── TemplateError        a template fails to load, compile or render (names file:line)
 ├── SubscriberError      a subscriber list or address is invalid (names file:line)
 └── DeliveryError        sending failed as a whole
-    └── SMTPConnectError the SMTP server cannot be reached (also a ConnectionError)
+    ├── SMTPConnectError the SMTP server cannot be reached (also a ConnectionError)
+    └── DeliveryIncomplete  stopped with messages left to send (exit code 75)
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ class DigestError(Exception):
     """Base of every expected failure. The message is shown to the user as is."""
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class ConfigError(DigestError):
@@ -49,4 +55,11 @@ class DeliveryError(DigestError):
 
 
 class SMTPConnectError(DeliveryError, ConnectionError):
-    pass
+    transient = False  # a busy server (a 4xx greeting, a timeout), not a wrong address
+
+
+class DeliveryIncomplete(DeliveryError):
+    """The send stopped with messages left pending or deferred (the server was down, the
+    process was asked to stop, the send lock was lost): `digest send --resume` finishes it."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later

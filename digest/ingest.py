@@ -127,7 +127,7 @@ async def ingest_source(
         store.mark_seen(source.name, (p.key for p in old))
         marked = len(old)
         posts = [p for p in posts if p.published > cutoff and p.key not in read.result.undated]
-    new, updated, unchanged = store.upsert_posts((p, content_hash(p)) for p in posts)
+    new, updated, unchanged = store.upsert_posts(((p, content_hash(p)) for p in posts), now)
     for url, etag, last_modified in read.validators:
         store.save_fetch_validators(url, etag, last_modified)
     store.record_source(source.name, ok=True, replay_shift=replay_shift)

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from digest.errors import DeliveryError
+from digest.stop import StopSignal
 from digest.store import SchedulerLock, Store
 
 log = logging.getLogger("digest.locks")
@@ -111,8 +112,13 @@ def take_send_lock(store: Store, owner: str, now: datetime, stale_after: float) 
 
 
 @contextmanager
-def sending(store: Store, *, stale_after: float = SEND_STALE_SECONDS) -> Iterator[None]:
-    """Hold the database's send lock for the block, with a heartbeat thread beating it."""
+def sending(
+    store: Store, *, stale_after: float = SEND_STALE_SECONDS, stop: StopSignal | None = None
+) -> Iterator[None]:
+    """Hold the database's send lock for the block, with a heartbeat thread beating it.
+
+    When the lock is lost (another process judged this one gone and took it over), `stop`
+    is requested: the send stops, what it sent is recorded, the rest stays pending."""
     owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     # In `_HELD` before the row exists and until after it is gone: another thread of this
     # process must never see our row without our token and think its holder gone.
@@ -129,6 +135,8 @@ def sending(store: Store, *, stale_after: float = SEND_STALE_SECONDS) -> Iterato
             try:
                 if not store.beat_scheduler_lock(owner, datetime.now(UTC), name=SEND_LOCK):
                     log.error("event=send_lock_lost owner=%s", owner)
+                    if stop is not None:
+                        stop.request("another process took the send lock over")
                     return
             except Exception:  # a busy database: the next beat tries again
                 log.exception("event=send_lock_beat_failed")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+ALL_SECTION = "all"  # the section key of an unthemed digest (everything)
+
 
 @dataclass(frozen=True)
 class Post:
@@ -29,6 +31,16 @@ class Post:
     language: str | None = None  # the source's declared language, if any
     reactions: int | None = None
     comments: int | None = None
+    # When the store first saw it (None before it is stored): a post that arrives late (a
+    # backdated post, a feed that caught up) is new from then on, whatever its date says.
+    first_seen: datetime | None = None
+
+    @property
+    def arrived(self) -> datetime:
+        """When the post became available to a digest: published, or first seen if later."""
+        if self.first_seen is None or self.first_seen <= self.published:
+            return self.published
+        return self.first_seen
 
     @property
     def key(self) -> str:

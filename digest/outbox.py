@@ -1,31 +1,29 @@
 """The outbox: hand composed digests to a sender. Light by design: it imports nothing of the
 NLP stack, so delivery workers start in a second and stay small (see digest.send.workers).
 
-`record_edition` writes every variant and one pending row per recipient before anything is
-sent; `deliver_recorded` sends what is still pending or due, from the stored digests, so a
+`record_editions` writes every variant of one or more editions and one pending row per
+recipient, in one transaction, before anything is sent; `deliver_recorded` sends what is
+still pending or due, from the stored digests, so a
 first send and a resume are the same code.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from digest.compose.message import Envelope, MessageTemplate, parse_sender
 from digest.compose.render import RenderedDigest
 from digest.config import Config
+from digest.edition import Edition, Variant
 from digest.models import Recipient
 from digest.send import Sender
 from digest.send.delivery import Clock, DeliveryReport, run_deliveries
 from digest.send.dkim import DKIMSigner
-from digest.store import Store, StoredSubscriber
+from digest.store import DigestRecord, Store, StoredSubscriber
 from digest.tokens import load_secret, make_token
-
-if TYPE_CHECKING:
-    from digest.pipeline import Edition, Variant
 
 
 class MessageFactory:
@@ -75,10 +73,18 @@ class MessageFactory:
         return template.build(self.recipient(sub.email, sub.name))
 
 
-def record_edition(edition: Edition, factory: MessageFactory, store: Store) -> None:
-    """Write every variant and one pending row per recipient, before anything is sent."""
-    for variant in edition.variants:
-        store.record_digest(
+def record_editions(
+    editions: Sequence[Edition],
+    factory: MessageFactory,
+    store: Store,
+    *,
+    run: tuple[str, str, str, Sequence[str]] | None = None,
+) -> None:
+    """Write every variant of `editions` and one pending row per recipient, in one
+    transaction, before anything is sent: a crash leaves all of it or none of it. `run`:
+    the schedule's run key, written in the same transaction (see `Store.record_editions`)."""
+    records = [
+        DigestRecord(
             digest_id=variant.digest.id,
             edition=edition.id,
             issue_number=edition.issue_number,
@@ -88,10 +94,24 @@ def record_edition(edition: Edition, factory: MessageFactory, store: Store) -> N
             sections=variant.sections,
             html=variant.rendered.html,
             text=variant.rendered.text,
-            recipients=(
-                (s.email, factory.message_id(variant, s.email)) for s in variant.recipients
-            ),
+            recipients=_rows(factory, variant),
+            created=variant.digest.created,
         )
+        for edition in editions
+        for variant in edition.variants
+    ]
+    store.record_editions(records, run=run)
+
+
+def _rows(factory: MessageFactory, variant: Variant) -> Iterator[tuple[str, str]]:
+    """(email, Message-ID) of each recipient of `variant`, made as they are written."""
+    for sub in variant.recipients:
+        yield sub.email, factory.message_id(variant, sub.email)
+
+
+def record_edition(edition: Edition, factory: MessageFactory, store: Store) -> None:
+    """Write one edition whole (see `record_editions`)."""
+    record_editions([edition], factory, store)
 
 
 async def deliver_recorded(

@@ -1,9 +1,8 @@
-"""The two phases of a send: plan (select, summarize, compose immutable digests) then deliver.
+"""Planning, the first phase of a send: select, summarize and compose immutable digests.
 
-`plan_edition` reads the store and returns an `Edition`: one composed digest per variant
-(subscribers who chose the same themes share one), each rendered once. `deliver_edition`
-writes a pending row per recipient before anything goes out, hands each personalized message
-to a sender with bounded concurrency, and settles each row with the server's reply.
+`plan_edition` reads the store and returns an `Edition` (digest.edition): one composed
+digest per variant (readers who chose the same themes and have the same history share one),
+each rendered once. The second phase, recording and delivering it, is digest.outbox's.
 """
 
 from __future__ import annotations
@@ -11,16 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from digest.compose.formatting import format_date, reading_minutes
 from digest.compose.render import RenderedDigest, Renderer
 from digest.config import Config
+from digest.edition import Edition, Variant
 from digest.models import Digest, DigestItem, Post, Section, SiteInfo, Summary
 from digest.select import ALL, Pick, dedupe_sections, select_section, variant_key
-from digest.store import Store, StoredSubscriber
+from digest.store import DigestHistory, Store, StoredSubscriber
 from digest.summarize import SummaryRequest, summarize_batch, summarizer_version
 
 LABELS = {
@@ -31,28 +31,6 @@ LABELS = {
     },
     "en": {"all": "New posts", "intro": "{n} new posts this week, summarized.", "digest": "digest"},
 }
-
-
-@dataclass(frozen=True)
-class Variant:
-    key: str  # sorted theme keys; "" = everything
-    digest: Digest
-    rendered: RenderedDigest
-    sections: dict[str, list[str]]  # section key -> post keys, as recorded in the store
-    recipients: tuple[StoredSubscriber, ...]
-
-
-@dataclass(frozen=True)
-class Edition:
-    id: str
-    issue_number: int
-    theme: str | None
-    variants: tuple[Variant, ...]
-    quiet: tuple[StoredSubscriber, ...] = field(default=())  # nothing new for their themes
-
-    @property
-    def recipients(self) -> int:
-        return sum(len(v.recipients) for v in self.variants)
 
 
 def site_info(config: Config) -> SiteInfo:
@@ -110,42 +88,67 @@ def summarize_posts(posts: Sequence[Post], config: Config, store: Store) -> list
     return [found[key] for key in keys]
 
 
+History = frozenset[str]  # the ids of the digests a reader got within the lookback
+
+
 class Planner:
-    """Selects and composes the digests of one edition; sections are computed once each."""
+    """Selects and composes the digests of one edition.
+
+    "New" is per reader: a post goes to a reader who has not been sent it yet, if it arrived
+    (was published, or first seen if later) after the last digest that reader got for that
+    section, within `lookback_days`. Readers with the same history and themes share one
+    selection, so each section is selected and summarized once per distinct history.
+    """
 
     def __init__(self, config: Config, store: Store, renderer: Renderer, now: datetime) -> None:
         self.config = config
         self.store = store
         self.renderer = renderer
         self.now = now
-        self._sections: dict[str, list[Pick]] = {}
+        self.window = now - timedelta(days=config.selection.lookback_days)
+        self._sections: dict[tuple[str, History, frozenset[str]], list[Pick]] = {}
         self._summaries: dict[str, Summary] = {}
-        self._candidates: list[Post] = []
-        self._loaded_since: datetime | None = None
+        self._candidates: list[Post] | None = None
+        self._digests: dict[str, DigestHistory] | None = None
+        self._readers: dict[str, History] | None = None
 
-    def _posts(self, since: datetime) -> list[Post]:
-        """Posts published after `since`, up to now. Loaded once for the oldest `since` asked
-        so far (sections usually share one), never the whole archive."""
-        if self._loaded_since is None or since < self._loaded_since:
-            self._candidates = self.store.posts_since(since, self.now)
-            self._loaded_since = since
-        return [p for p in self._candidates if p.published > since]
+    def _posts(self) -> list[Post]:
+        """Posts that arrived within the lookback, up to now: loaded once."""
+        if self._candidates is None:
+            self._candidates = self.store.posts_arrived_since(self.window, self.now)
+        return self._candidates
 
-    def section(self, key: str) -> list[Pick]:
-        if key not in self._sections:
+    def history(self, email: str) -> History:
+        """The digests `email` got (or is being sent) within the lookback."""
+        if self._readers is None:
+            self._readers = self.store.readers_digests(self.window)
+        return self._readers.get(email, frozenset())
+
+    def _digest(self, digest_id: str) -> DigestHistory | None:
+        if self._digests is None:
+            self._digests = self.store.digest_history(self.window)
+        return self._digests.get(digest_id)
+
+    def section(
+        self, key: str, history: History = frozenset(), extra: frozenset[str] = frozenset()
+    ) -> list[Pick]:
+        """Section `key` for a reader with `history`; `extra`: post keys planned for the
+        same reader elsewhere in this run."""
+        cache = (key, history, extra)
+        if cache not in self._sections:
             theme = None if key == ALL else self.config.theme(key)
-            last = self.store.last_sent(key)
-            lookback = self.now - timedelta(days=self.config.selection.lookback_days)
-            since = last if last is not None else lookback
-            self._sections[key] = select_section(
-                self._posts(since),
+            got = [d for d in map(self._digest, sorted(history)) if d is not None]
+            since = max((d.created for d in got if key in d.sections), default=self.window)
+            received = set(extra).union(*(d.post_keys for d in got))
+            self._sections[cache] = select_section(
+                self._posts(),
                 theme,
-                since=since,
+                since=max(since, self.window),
                 until=self.now,
-                already_sent=self.store.sent_post_keys(key),
+                already_sent=received,
                 max_posts=self.config.selection.max_posts,
             )
-        return self._sections[key]
+        return self._sections[cache]
 
     def _item(self, pick: Pick, themes: Sequence[str]) -> DigestItem:
         post = pick.post
@@ -161,13 +164,33 @@ class Planner:
             score=pick.score,
         )
 
-    def compose(
-        self, themes: tuple[str, ...], *, edition: str, issue_number: int, theme: str | None
-    ) -> tuple[Digest, dict[str, list[str]]] | None:
-        """The digest for subscribers who chose `themes` (() = everything), or None if empty."""
-        lang = self.config.site.language
+    def pick(
+        self,
+        themes: tuple[str, ...],
+        history: History = frozenset(),
+        extra: frozenset[str] = frozenset(),
+    ) -> list[tuple[str, list[Pick]]]:
+        """The non-empty sections for a reader who chose `themes` (() = everything)."""
         keys = list(themes) if themes else [ALL]
-        picked = dedupe_sections([(k, self.section(k)) for k in keys])
+        picked = dedupe_sections([(k, self.section(k, history, extra)) for k in keys])
+        return [(k, picks) for k, picks in picked if picks]
+
+    def compose(
+        self,
+        themes: tuple[str, ...],
+        *,
+        edition: str,
+        issue_number: int,
+        theme: str | None,
+        history: History = frozenset(),
+        picked: list[tuple[str, list[Pick]]] | None = None,
+        digest_id: str | None = None,
+    ) -> tuple[Digest, dict[str, list[str]]] | None:
+        """The digest for readers who chose `themes` (() = everything) with `history`, or
+        None if it would be empty."""
+        lang = self.config.site.language
+        if picked is None:
+            picked = self.pick(themes, history)
         sections: list[Section] = []
         recorded: dict[str, list[str]] = {}
         todo = [p.post for _, picks in picked for p in picks if p.post.key not in self._summaries]
@@ -177,8 +200,6 @@ class Planner:
             for post, summary in zip(todo, fresh, strict=True):
                 self._summaries[post.key] = summary
         for key, picks in picked:
-            if not picks:
-                continue
             title = LABELS[lang]["all"] if key == ALL else self.config.theme(key).title_for(lang)
             items = tuple(self._item(p, [key] if key != ALL else []) for p in picks)
             sections.append(Section(key, title, items))
@@ -188,7 +209,7 @@ class Planner:
         count = sum(len(s.items) for s in sections)
         variant = variant_key(themes)
         digest = Digest(
-            id=f"{edition}-{variant.replace(',', '+') or ALL}",
+            id=digest_id or f"{edition}-{variant.replace(',', '+') or ALL}",
             site=site_info(self.config),
             created=self.now,
             issue_number=issue_number,
@@ -221,12 +242,17 @@ def plan_edition(
     recipients: Sequence[StoredSubscriber] | None = None,
     renderer: Renderer | None = None,
     planner: Planner | None = None,
+    planned: Mapping[str, frozenset[str]] | None = None,
 ) -> Edition:
-    """Group recipients by their chosen themes and compose one digest per group.
+    """Group recipients by what they get and compose one digest per group.
 
     With `theme`, the edition is that theme's digest for every subscriber who chose it or
-    chose nothing (everything). A `planner` shared between calls (the preview's many views)
-    selects and summarizes each section once.
+    chose nothing (everything). Readers share a variant when their chosen themes and their
+    selections are the same; readers whose history differs (one missed last week's digest)
+    may get different posts under the same themes. `planned`: post keys already planned for
+    a reader in this run (another edition of the same schedule), never repeated. A `planner`
+    shared between calls (the preview's many views) selects and summarizes each section once
+    per history.
     """
     if theme is not None:
         config.theme(theme)  # unknown theme: ConfigError naming the known ones
@@ -234,7 +260,9 @@ def plan_edition(
         planner = Planner(config, store, renderer or Renderer(config.templates.folder), now)
     renderer = planner.renderer
     subs = list(recipients) if recipients is not None else store.subscribers(active_only=True)
-    groups: dict[tuple[str, ...], list[StoredSubscriber]] = {}
+    planned = planned or {}
+    # Readers who chose the same themes and have the same history get the same selection.
+    groups: dict[tuple[tuple[str, ...], History, frozenset[str]], list[StoredSubscriber]] = {}
     for sub in subs:
         if theme is not None:
             if sub.themes and theme not in sub.themes:
@@ -242,19 +270,44 @@ def plan_edition(
             wanted: tuple[str, ...] = (theme,)
         else:
             wanted = tuple(k for k in (t.key for t in config.themes) if k in sub.themes)
-        groups.setdefault(wanted, []).append(sub)
-    edition = new_edition_id(now)
-    issue = store.next_issue_number()
-    variants: list[Variant] = []
+        extra = planned.get(sub.email, frozenset())
+        groups.setdefault((wanted, planner.history(sub.email), extra), []).append(sub)
+    # Groups whose selections came out the same share one variant.
+    selections: dict[tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]], int] = {}
+    picked_for: list[list[tuple[str, list[Pick]]]] = []
+    members_of: list[list[StoredSubscriber]] = []
+    wanted_of: list[tuple[str, ...]] = []
     quiet: list[StoredSubscriber] = []
-    for wanted, members in groups.items():
-        composed = planner.compose(wanted, edition=edition, issue_number=issue, theme=theme)
-        if composed is None:
+    for (wanted, history, extra), members in groups.items():
+        picked = planner.pick(wanted, history, extra)
+        if not picked:
             quiet.extend(members)
             continue
+        signature = (wanted, tuple((k, tuple(p.post.key for p in ps)) for k, ps in picked))
+        if signature in selections:
+            members_of[selections[signature]].extend(members)
+            continue
+        selections[signature] = len(picked_for)
+        picked_for.append(picked)
+        members_of.append(list(members))
+        wanted_of.append(wanted)
+    edition = new_edition_id(now)
+    issue = store.next_issue_number(theme)
+    variants: list[Variant] = []
+    used: dict[str, int] = {}
+    for picked, members, wanted in zip(picked_for, members_of, wanted_of, strict=True):
+        key = variant_key(wanted)
+        base = f"{edition}-{key.replace(',', '+') or ALL}"
+        used[base] = used.get(base, 0) + 1
+        digest_id = base if used[base] == 1 else f"{base}.{used[base]}"
+        composed = planner.compose(
+            wanted, edition=edition, issue_number=issue, theme=theme, picked=picked,
+            digest_id=digest_id,
+        )  # fmt: skip
+        assert composed is not None  # `picked` is not empty
         digest, recorded = composed
         rendered = renderer.render(digest)
-        variants.append(Variant(variant_key(wanted), digest, rendered, recorded, tuple(members)))
+        variants.append(Variant(key, digest, rendered, recorded, tuple(members)))
     return Edition(edition, issue, theme, tuple(variants), tuple(quiet))
 
 
@@ -273,30 +326,21 @@ def preview_digest(
     if theme:
         config.theme(theme)
     composed = planner.compose(
-        themes, edition=new_edition_id(now), issue_number=store.next_issue_number(), theme=theme
+        themes,
+        edition=new_edition_id(now),
+        issue_number=store.next_issue_number(theme),
+        theme=theme,
     )
     if composed is None:
         return None
     return composed[0], renderer.render(composed[0])
 
 
-# The delivery half lives in digest.outbox (it never imports the NLP stack); kept importable
-# from here for callers that plan and send in one place.
-from digest.outbox import (  # noqa: E402
-    MessageFactory,
-    deliver_recorded,
-    record_edition,
-    send_test_copies,
-)
-
 __all__ = [
     "Edition",
-    "MessageFactory",
     "Planner",
     "Variant",
-    "deliver_recorded",
     "plan_edition",
     "preview_digest",
-    "record_edition",
-    "send_test_copies",
+    "summarize_posts",
 ]

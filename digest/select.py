@@ -1,8 +1,11 @@
 """Selection: which posts go into a section. Pure functions over posts and theme configs.
 
-A section of theme T takes T's posts published after T's last sent digest (the first time:
-within `lookback_days`), never a post that an earlier digest of T already carried, at most
-`max_posts` of them. Ordering rule, documented in docs/configuration.md:
+A section of theme T, for one reader, takes T's posts that arrived (were published, or first
+seen by digest if that is later: a late feed, a backdated post) after the last digest of T
+that reader got (the first time: within `lookback_days`), never a post the reader was already
+sent in any digest (themed, manual or scheduled), at most `max_posts` of them. The
+caller (digest.pipeline.Planner) works out `since` and `already_sent` per reader.
+Ordering rule, documented in docs/configuration.md:
 
     1. theme score, highest first (rounded to whole points, so small differences do not
        override the next criteria);
@@ -19,10 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from digest.config import ThemeConfig
-from digest.models import Post
+from digest.models import ALL_SECTION, Post
 from digest.themes import ThemeMatch, belongs, match_theme, rank
 
-ALL = "all"  # the section key of an unthemed digest
+ALL = ALL_SECTION  # the section key of an unthemed digest
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ def select_section(
 ) -> list[Pick]:
     picks: list[Pick] = []
     for post in posts:
-        if not since < post.published <= until or post.key in already_sent:
+        if not (since < post.arrived and post.published <= until) or post.key in already_sent:
             continue
         if theme is None:
             picks.append(Pick(post, 0.0, None))

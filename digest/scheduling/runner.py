@@ -20,8 +20,7 @@ import os
 import secrets
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -29,14 +28,18 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 from digest.compose.message import Envelope, message_id, parse_sender
+from digest.compose.render import Renderer
 from digest.config import Config, ScheduleConfig, SourceConfig
+from digest.edition import Edition
 from digest.errors import DigestError
 from digest.ingest import ingest_all
 from digest.locks import pid_alive, sending
-from digest.pipeline import Edition, MessageFactory, deliver_recorded, plan_edition, record_edition
+from digest.outbox import MessageFactory, deliver_recorded, record_editions
+from digest.pipeline import Planner, plan_edition
 from digest.scheduling.cron import period_of, zone_name
 from digest.scheduling.events import StopSignal, log, log_event
 from digest.send import Sender
+from digest.send.catcher import smtp_endpoint
 from digest.send.delivery import DeliveryReport
 from digest.send.smtp import SMTPSender
 from digest.send.workers import deliver_in_workers
@@ -94,18 +97,6 @@ SenderFactory = Callable[[Config, str, int], Sender]
 
 def smtp_sender(config: Config, host: str, port: int) -> Sender:
     return SMTPSender.from_config(config.smtp, host, port)
-
-
-@contextmanager
-def smtp_endpoint(config: Config) -> Iterator[tuple[str, int]]:
-    """The SMTP host and port; starts the embedded mail catcher when configured."""
-    if not config.smtp.embedded:
-        yield config.smtp.host, config.smtp.port
-        return
-    from digest.send.catcher import MailCatcher
-
-    with MailCatcher(config.smtp.maildir, config.smtp.port) as catcher:
-        yield catcher.host, catcher.port
 
 
 @dataclass
@@ -206,7 +197,7 @@ def _execute(ctx: RunContext, sched: ScheduleConfig, period: str, now: datetime)
     # The send lock from planning to the last message, so that a `digest send` can neither
     # take the same rows nor plan the same posts into another issue meanwhile. Busy: this run
     # fails, and the schedule's retry job runs it again.
-    with sending(store):
+    with sending(store, stop=ctx.stop):
         plan = plan_run(config, store, sched, now)
         if not plan.editions and (sched.on_empty == "skip" or not plan.quiet):
             detail = (
@@ -225,8 +216,8 @@ def _execute(ctx: RunContext, sched: ScheduleConfig, period: str, now: datetime)
         return
     if recorded:
         status, detail = _edition_status(store, recorded)
-        if ctx.stop.is_set() and len(recorded) < len(plan.editions):
-            detail = f"stopped after {len(recorded)} of {len(plan.editions)} editions; " + detail
+        if ctx.stop.is_set():
+            detail = "stopped; " + detail
     else:
         status, detail = "quiet", "nothing new: quiet-week note sent"
     _finish(ctx, sched.name, period, status, detail, counts)
@@ -293,8 +284,14 @@ def plan_run(config: Config, store: Store, sched: ScheduleConfig, now: datetime)
     quiet: dict[str, StoredSubscriber] = {}
     served: set[str] = set()
     posts: set[str] = set()
+    # A post planned for a reader in one of this run's editions is not planned again for
+    # them in the next (a post that matches two of the schedule's themes).
+    planned: dict[str, frozenset[str]] = {}
+    planner = Planner(config, store, Renderer(config.templates.folder), now)
     for theme in sched.themes or (None,):
-        edition = plan_edition(config, store, now=now, theme=theme)
+        edition = plan_edition(
+            config, store, now=now, theme=theme, planner=planner, planned=planned
+        )
         keep = []
         for variant in edition.variants:
             keys = {k for ks in variant.sections.values() for k in ks}
@@ -302,6 +299,8 @@ def plan_run(config: Config, store: Store, sched: ScheduleConfig, now: datetime)
                 keep.append(variant)
                 posts |= keys
                 served |= {s.email for s in variant.recipients}
+                for sub in variant.recipients:
+                    planned[sub.email] = planned.get(sub.email, frozenset()) | keys
             else:
                 quiet.update({s.email: s for s in variant.recipients})
         quiet.update({s.email: s for s in edition.quiet})
@@ -325,17 +324,18 @@ async def _deliver(
     async with ctx.sender_factory(config, host, port) as sender:
         with ctx.stop.attached() as stop:
             await resume_unfinished(ctx, factory, sender, stop, (host, port), schedule=sched.name)
-            for edition in plan.editions:
+            if plan.editions and not stop.is_set():
+                # Every edition of the run, with all its rows, and the run key's list of
+                # editions: one transaction. A crash leaves all of it (finished by a resume)
+                # or none of it (the period is run again); StoreError if the key was lost.
+                ids = [e.id for e in plan.editions]
+                record_editions(
+                    plan.editions, factory, store, run=(sched.name, period, ctx.owner, ids)
+                )
+                recorded.extend(ids)
+            for edition in plan.editions if recorded else ():
                 if stop.is_set():
                     break
-                # The key's holder writes the edition onto the key before recording it: if
-                # another process took the key over meanwhile, this fails and nothing is sent.
-                if not store.update_run(
-                    sched.name, period, ctx.owner, editions=[*recorded, edition.id]
-                ):
-                    raise DigestError(f"schedule {sched.name} {period}: run key lost")
-                recorded.append(edition.id)
-                record_edition(edition, factory, store)
                 report = await send_edition(ctx, edition.id, factory, sender, stop, (host, port))
                 totals.update(report.counts)
                 log_event(
@@ -369,11 +369,12 @@ async def send_edition(
             await sender.release()  # `smtp.concurrency` is the workers' now
         host, port = endpoint
         # In a thread, so this loop stays free; an unclean stop of `digest schedule` exits
-        # without waiting for it (`digest.schedule.serve`).
-        return await asyncio.to_thread(
+        # without waiting for it (`digest.scheduling.command.serve`).
+        report: DeliveryReport = await asyncio.to_thread(
             deliver_in_workers, ctx.config, edition_id, host, port,
             store=ctx.store, stop=ctx.stop.is_set,
         )  # fmt: skip
+        return report
     return await deliver_recorded(edition_id, factory, sender, ctx.store, stop=stop)
 
 

@@ -42,7 +42,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.config import Config, ScheduleConfig, load_config
 from digest.errors import DigestError
 from digest.locks import SendBusy, sending, stale_reason
-from digest.pipeline import MessageFactory
+from digest.outbox import MessageFactory
 from digest.scheduling.cron import grace, latest_fire, period_of, trigger_for, zone_name
 from digest.scheduling.events import StopSignal, log_event
 from digest.scheduling.runner import (
@@ -56,9 +56,9 @@ from digest.scheduling.runner import (
     resume_unfinished,
     run_period,
     settle_runs,
-    smtp_endpoint,
     smtp_sender,
 )
+from digest.send.catcher import smtp_endpoint
 from digest.store import Store
 
 HEARTBEAT_SECONDS = 15.0
@@ -426,7 +426,10 @@ class SchedulerService:
             unfinished = [e for e in unfinished if e in only]
         if unfinished:
             try:
-                with sending(self.store), smtp_endpoint(self.config) as (host, port):
+                with (
+                    sending(self.store, stop=self.stop),
+                    smtp_endpoint(self.config) as (host, port),
+                ):
                     asyncio.run(self._resume(host, port, unfinished))
             except SendBusy as exc:
                 log_event("resume_postponed", logging.WARNING, reason=str(exc))

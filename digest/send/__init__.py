@@ -17,7 +17,10 @@ from digest.compose.message import Envelope
 class Outcome:
     status: str  # sent | deferred | failed
     reply: str  # the server's reply, or the reason
-    stage: str = ""  # where a refusal came: connect, mail, rcpt, data
+    # Where a refusal came: mail, rcpt, data; "unavailable" when the server could not take
+    # any message (down, refusing connections, 421): not the recipient's attempt.
+    stage: str = ""
+    retry_after: float = 0.0  # unavailable: seconds before the server is worth trying again
 
 
 class Sender(Protocol):

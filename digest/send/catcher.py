@@ -7,6 +7,8 @@ configured Maildir, where a person can open it (`new/` holds one RFC 5322 file p
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -15,6 +17,7 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope as ServerEnvelope
 from aiosmtpd.smtp import Session
 
+from digest.config import Config
 from digest.send.maildir import open_maildir
 
 
@@ -80,3 +83,13 @@ class MailCatcher:
 
     def __repr__(self) -> str:  # pragma: no cover
         return f"MailCatcher({self.host}:{self.port} -> {self.maildir})"
+
+
+@contextmanager
+def smtp_endpoint(config: Config) -> Iterator[tuple[str, int]]:
+    """The SMTP host and port to use; starts the embedded mail catcher when configured."""
+    if not config.smtp.embedded:
+        yield config.smtp.host, config.smtp.port
+        return
+    with MailCatcher(config.smtp.maildir, config.smtp.port) as catcher:
+        yield catcher.host, catcher.port

@@ -9,9 +9,18 @@ answers:
     4xx, timeout, lost link  -> deferred with exponential backoff and jitter, until
                                 `max_attempts` or `max_age_hours`, then failed
 
-A run waits for deferred rows that come due within `wait_for_retries_seconds`; the rest stay
-deferred for a later `digest send --resume`. A daily or hourly limit reached mid-send leaves
-the remaining rows pending.
+    server unavailable       -> left pending, not an attempt: the sender's circuit breaker
+    (refused, 421)              is open; the run pauses until it may close, then goes on
+
+A run waits for deferred rows that come due, or for an unavailable server, within
+`wait_for_retries_seconds` in all; the rest stay deferred or pending for a later
+`digest send --resume`. A daily or hourly limit reached mid-send leaves the remaining rows
+pending.
+
+Faults: when a result cannot be recorded (disk full, I/O error) or the sender fails in an
+unexpected way, the run stops at once, the handed-out messages are abandoned (their rows stay
+pending: resumable, at most one duplicate per connection) and the error is raised; it never
+waits on a queue nobody reads.
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ class DeliveryReport:
     counts: dict[str, int] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (email, reply)
     limited: str = ""  # why the run stopped early, if it did
+    unavailable: str = ""  # the server was unavailable when the run gave up waiting for it
     worker_peak_rss_kb: int = 0  # the largest sending process's peak memory, when known
     started: float = field(default_factory=time.monotonic)
 
@@ -133,6 +143,9 @@ async def run_deliveries(
     if budget is not None and shard:
         budget = budget // workers_total + (1 if shard[0] < budget % workers_total else 0)
 
+    paused_until = 0.0  # monotonic: the server is unavailable until then
+    unavailable = ""
+
     def settle(row: DueDelivery, outcome: Outcome) -> None:
         status, reply, next_try = outcome.status, outcome.reply, None
         if status == "deferred":
@@ -152,6 +165,7 @@ async def run_deliveries(
             on_progress(report)
 
     async def deliver(row: DueDelivery) -> None:
+        nonlocal paused_until, unavailable
         if row.suppressed:
             settle(row, Outcome("failed", f"not sent: address suppressed ({row.suppressed})"))
             return
@@ -169,7 +183,15 @@ async def run_deliveries(
             # the overlap gained on two cores); worker processes are the parallelism.
             envelope = replace(envelope, data=signer.sign(envelope.data))
         await limiter.acquire()
-        settle(row, await sender.send(envelope))
+        if time.monotonic() < paused_until:
+            return  # the server went down meanwhile: the row stays pending for the next pass
+        outcome = await sender.send(envelope)
+        if outcome.stage == "unavailable":
+            # Not this recipient's attempt: the row stays pending, the run pauses.
+            paused_until = max(paused_until, time.monotonic() + max(outcome.retry_after, 0.05))
+            unavailable = outcome.reply
+            return
+        settle(row, outcome)
 
     queue: asyncio.Queue[DueDelivery | None] = asyncio.Queue(maxsize=concurrency * 4)
     in_flight = 0
@@ -187,51 +209,80 @@ async def run_deliveries(
                     idle.set()
 
     waited = 0.0
-    async with asyncio.TaskGroup() as group:
-        workers = [group.create_task(worker()) for _ in range(concurrency)]
-        try:
-            while not stop.is_set() and not report.limited:
-                after = ("", "")
-                while not stop.is_set():
-                    page = store.due_deliveries(
-                        ids, clock.now(), after=after, limit=PAGE, shard=shard
-                    )
-                    if not page:
-                        break
-                    after = (page[-1].digest_id, page[-1].email)
-                    for row in page:
-                        if budget is not None and budget <= 0:
-                            report.limited = "the hourly or daily sending limit is reached"
+
+    async def pause(seconds: float) -> bool:
+        """Wait `seconds` within the run's waiting budget; False when it is spent."""
+        nonlocal waited
+        # The run's whole waiting is bounded (not only each wait): with a clock that stands
+        # still or jumps back, "due in 5 s" would otherwise repeat forever.
+        waited += seconds
+        if seconds > config.wait_for_retries_seconds or waited > config.wait_for_retries_seconds:
+            return False
+        await clock.sleep(max(seconds, 0.01))
+        return True
+
+    workers: list[asyncio.Task[None]] = []
+    try:
+        async with asyncio.TaskGroup() as group:
+            workers = [group.create_task(worker()) for _ in range(concurrency)]
+            try:
+                while not stop.is_set() and not report.limited:
+                    after = ("", "")
+                    while not stop.is_set() and time.monotonic() >= paused_until:
+                        page = store.due_deliveries(
+                            ids, clock.now(), after=after, limit=PAGE, shard=shard
+                        )
+                        if not page:
                             break
-                        if stop.is_set():
+                        after = (page[-1].digest_id, page[-1].email)
+                        for row in page:
+                            if budget is not None and budget <= 0:
+                                report.limited = "the hourly or daily sending limit is reached"
+                                break
+                            if stop.is_set() or time.monotonic() < paused_until:
+                                break
+                            in_flight += 1
+                            idle.clear()
+                            await queue.put(row)
+                            if budget is not None:
+                                budget -= 1
+                        if report.limited:
                             break
-                        in_flight += 1
-                        idle.clear()
-                        await queue.put(row)
-                        if budget is not None:
-                            budget -= 1
-                    if report.limited:
+                    # Every row handed out is settled before looking for retries.
+                    await idle.wait()
+                    if stop.is_set() or report.limited:
                         break
-                # Every row handed out is settled before looking for retries.
-                await idle.wait()
-                if stop.is_set() or report.limited:
-                    break
-                next_try = store.next_retry(ids, shard)
-                if next_try is None:
-                    break
-                wait = max((next_try - clock.now()).total_seconds(), 0.0)
-                # The run's whole waiting is bounded too (not only each wait): with a clock
-                # that stands still or jumps back, "due in 5 s" would otherwise repeat forever.
-                waited += wait
-                if wait > config.wait_for_retries_seconds or (
-                    waited > config.wait_for_retries_seconds
-                ):
-                    break
-                await clock.sleep(max(wait, 0.01))
-        finally:
+                    if time.monotonic() < paused_until:
+                        if not await pause(paused_until - time.monotonic()):
+                            break
+                        continue  # a new pass: the rows left pending are due again
+                    unavailable = ""
+                    next_try = store.next_retry(ids, shard)
+                    if next_try is None:
+                        break
+                    if not await pause((next_try - clock.now()).total_seconds()):
+                        break
+            except BaseException:
+                # A fault (or a cancellation): nobody may wait on the queue any more.
+                for task in workers:
+                    task.cancel()
+                raise
             for _ in workers:
-                await queue.put(None)
+                queue.put_nowait(None)  # idle here: the queue is empty
+    except BaseExceptionGroup as group_error:
+        raise _first_error(group_error) from None
+    report.unavailable = unavailable
     return report
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error that stopped a delivery task group (not the cancellations it caused)."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_error(exc)
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return group.exceptions[0]
 
 
 def _budget(store: Store, config: DeliveryConfig, now: datetime) -> int | None:

@@ -4,6 +4,12 @@ A 2xx reply is `sent`, 4xx `deferred`, 5xx `failed`. A dropped connection or a t
 the message's fate is unknown: the connection is discarded (never reused after a timeout),
 the message is retried once on a fresh connection and otherwise left `deferred`, so a later
 run retries it rather than dropping it.
+
+A server that cannot take mail at all (no connection, a 421 greeting or reply) opens the
+sender's circuit breaker: every `send` answers "unavailable" at once, without touching the
+network, until a growing pause (1 s, 2 s, 4 s ... 30 s) is over and one connection may try
+again. "Unavailable" is not the recipient's attempt: the delivery loop leaves the row pending
+and waits (digest.send.delivery).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -22,6 +29,8 @@ from digest.errors import SMTPConnectError
 from digest.send import Outcome
 
 _LINE_ENDINGS = re.compile(rb"\r\n|\n|\r(?!\n)")
+BREAKER_FIRST = 1.0  # seconds the breaker stays open after the first failure in a row
+BREAKER_MAX = 30.0
 _BAD_ADDRESS = re.compile(r"[\x00-\x20<>\x7f]")
 
 
@@ -80,6 +89,7 @@ class SMTPSender:
         timeout: float = 30.0,
         concurrency: int = 2,
         ca_file: Path | None = None,
+        fail_fast: bool = True,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -95,9 +105,17 @@ class SMTPSender:
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
         self._slots = asyncio.Semaphore(concurrency)
         self._open: set[aiosmtplib.SMTP] = set()
+        # `__aenter__` raises when the server cannot be reached at all (a wrong host, nothing
+        # listening), unless `fail_fast` is off; a busy server (4xx, timeout) never raises.
+        self.fail_fast = fail_fast
+        self._down_until = 0.0  # monotonic; the breaker is open before then
+        self._down_reason = ""
+        self._failures = 0  # unavailable answers in a row
 
     @classmethod
-    def from_config(cls, smtp: SMTPConfig, host: str, port: int) -> SMTPSender:
+    def from_config(
+        cls, smtp: SMTPConfig, host: str, port: int, *, fail_fast: bool = True
+    ) -> SMTPSender:
         return cls(
             host,
             port,
@@ -107,6 +125,7 @@ class SMTPSender:
             timeout=smtp.timeout,
             concurrency=smtp.concurrency,
             ca_file=smtp.ca_file,
+            fail_fast=fail_fast,
         )
 
     async def _connect(self) -> aiosmtplib.SMTP:
@@ -129,19 +148,39 @@ class SMTPSender:
                     await client.helo()
         except (aiosmtplib.SMTPException, OSError) as exc:
             client.close()
-            raise SMTPConnectError(
-                f"SMTP server {self.host}:{self.port}: cannot connect: {exc}"
-            ) from None
+            error = SMTPConnectError(f"SMTP server {self.host}:{self.port}: cannot connect: {exc}")
+            code = getattr(exc, "code", 0)
+            error.transient = 400 <= code < 500 or isinstance(exc, TimeoutError)
+            raise error from None
         self._open.add(client)
+        self._failures = 0
         return client
+
+    def _trip(self, reason: str) -> Outcome:
+        """Open the breaker after a failure to reach the server; the answer for this send."""
+        self._failures += 1
+        pause = min(BREAKER_FIRST * 2 ** (self._failures - 1), BREAKER_MAX)
+        self._down_until = time.monotonic() + pause
+        self._down_reason = reason
+        return self._unavailable()
+
+    def _unavailable(self) -> Outcome:
+        left = max(self._down_until - time.monotonic(), 0.0)
+        return Outcome("deferred", self._down_reason, "unavailable", retry_after=left)
 
     def _discard(self, client: aiosmtplib.SMTP) -> None:
         self._open.discard(client)
         client.close()
 
     async def __aenter__(self) -> SMTPSender:
-        # Fail fast, before any delivery row changes, when the server is unreachable.
-        self._idle.put_nowait(await self._connect())
+        # Fail fast, before any delivery row changes, when the server is unreachable; a busy
+        # one (a 421 greeting, a timeout) only opens the breaker: the send waits for it.
+        try:
+            self._idle.put_nowait(await self._connect())
+        except SMTPConnectError as exc:
+            if self.fail_fast and not exc.transient:
+                raise
+            self._trip(str(exc))
         return self
 
     async def _quit(self, client: aiosmtplib.SMTP) -> None:
@@ -172,23 +211,30 @@ class SMTPSender:
     async def send(self, envelope: Envelope) -> Outcome:
         async with self._slots:
             for attempt in (1, 2):
+                if time.monotonic() < self._down_until:
+                    return self._unavailable()
                 try:
                     client = self._idle.get_nowait()
                 except asyncio.QueueEmpty:
                     try:
                         client = await self._connect()
                     except SMTPConnectError as exc:
-                        return Outcome("deferred", str(exc), "connect")
+                        return self._trip(str(exc))
                 try:
                     reply = await self._transaction(client, envelope)
                 except _NotSendable as exc:
                     self._idle.put_nowait(client)  # still connected, and nothing was sent on it
                     return Outcome("failed", str(exc))
-                except aiosmtplib.SMTPRecipientRefused as exc:
-                    await self._reset(client)
-                    return _classify(exc.code, exc.message, "rcpt")
                 except aiosmtplib.SMTPResponseException as exc:
-                    if exc.code == 421 or not client.is_connected:
+                    if exc.code == 421:
+                        # The server is closing the connection (shutting down, throttling):
+                        # nothing was accepted, and it is not this recipient's attempt.
+                        self._discard(client)
+                        return self._trip(_reply(exc.code, exc.message))
+                    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+                        await self._reset(client)
+                        return _classify(exc.code, exc.message, "rcpt")
+                    if not client.is_connected:
                         self._discard(client)
                     else:
                         await self._reset(client)

@@ -8,19 +8,24 @@ than one core: a message costs about 1 ms of CPU (2 ms with DKIM's RSA), so one 
 alone stays well under what the wire allows.
 
 Workers die with their parent (PR_SET_PDEATHSIG on Linux): after a `kill -9` of `digest send`
-nothing keeps sending behind a later `--resume`.
+nothing keeps sending behind a later `--resume`. A stop (a signal, a lost lock, a failed
+worker) lets the workers finish the messages in flight for up to `stop_timeout(config)`
+seconds; then they are killed, and what they held stays pending.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any
 
@@ -76,7 +81,7 @@ async def _watch_stop(stop: asyncio.Event) -> None:
 
 def _work(
     config: Config, edition_id: str, host: str, port: int, shard: tuple[int, int]
-) -> tuple[dict[str, int], list[tuple[str, str]], str, int]:
+) -> tuple[dict[str, int], list[tuple[str, str]], str, str, int]:
     from digest.outbox import MessageFactory, deliver_recorded
     from digest.send.smtp import SMTPSender
 
@@ -87,7 +92,10 @@ def _work(
         stop = asyncio.Event()
         watcher = asyncio.create_task(_watch_stop(stop))
         try:
-            async with SMTPSender.from_config(config.smtp, host, port) as sender:
+            # Never fail fast here: the parent reached the server; a busy or restarting one
+            # opens the breaker and the rows wait, pending.
+            sender = SMTPSender.from_config(config.smtp, host, port, fail_fast=False)
+            async with sender:
                 return await deliver_recorded(
                     edition_id, factory, sender, store, shard=shard, stop=stop
                 )
@@ -98,7 +106,18 @@ def _work(
         report = asyncio.run(run())
     finally:
         store.close()
-    return report.counts, report.failures[:200], report.limited, _peak_rss_kb()
+    return (
+        report.counts,
+        report.failures[:200],
+        report.limited,
+        report.unavailable,
+        _peak_rss_kb(),
+    )
+
+
+def stop_timeout(config: Config) -> float:
+    """How long a stopping send waits for the messages in flight: one SMTP exchange."""
+    return max(30.0, 2 * config.smtp.timeout + 10)
 
 
 def deliver_in_workers(
@@ -123,41 +142,72 @@ def deliver_in_workers(
     stop_flag = context.Event()
     started = store.delivery_counts(edition_id)
     report = DeliveryReport()
-    with ProcessPoolExecutor(
+    deadline: float | None = None  # monotonic: kill the workers after this
+    pool = ProcessPoolExecutor(
         max_workers=processes,
         mp_context=context,
         initializer=_init_worker,
         initargs=(os.getpid(), stop_flag),
-    ) as pool:
+    )
+    try:
         futures = [
             pool.submit(_work, config, edition_id, host, port, (i, processes))
             for i in range(processes)
         ]
         pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.5)
+            if on_progress:
+                on_progress(_progress(store, edition_id, started, report.started))
+            failed = any(f.exception() is not None for f in done)
+            if deadline is None and (failed or (stop is not None and stop())):
+                stop_flag.set()  # the others finish what they hold and stop
+                deadline = time.monotonic() + stop_timeout(config)
+            if deadline is not None and pending and time.monotonic() > deadline:
+                _kill(pool)  # their messages in flight stay pending: resumable
+                break
+    except BaseException:
+        stop_flag.set()  # interrupted: the workers settle their messages in flight
+        _kill_after(pool, stop_timeout(config))
+        raise
+    pool.shutdown(wait=deadline is None or not pending, cancel_futures=True)
+    for future in futures:
+        if not future.done():
+            continue  # killed after the stop timeout
         try:
-            while pending:
-                done, pending = wait(pending, timeout=0.5)
-                if on_progress:
-                    on_progress(_progress(store, edition_id, started, report.started))
-                failed = any(f.exception() is not None for f in done)
-                if failed or (stop is not None and stop()):
-                    stop_flag.set()  # the others finish what they hold and stop
-        except BaseException:
-            stop_flag.set()  # interrupted: let the workers settle their messages in flight
+            counts, failures, limited, unavailable, rss_kb = future.result()
+        except DigestError:
             raise
-        for future in futures:
-            try:
-                counts, failures, limited, rss_kb = future.result()
-            except DigestError:
-                raise
-            except Exception as exc:  # a worker crashed: its rows stay resumable
-                raise DeliveryError(f"a delivery worker failed: {exc!r}") from None
-            for status, n in counts.items():
-                report.counts[status] = report.counts.get(status, 0) + n
-            report.failures.extend(failures)
-            report.limited = report.limited or limited
-            report.worker_peak_rss_kb = max(report.worker_peak_rss_kb, rss_kb)
+        except BrokenProcessPool:
+            if deadline is not None:
+                continue  # killed after the stop timeout: its rows stay pending
+            raise DeliveryError("a delivery worker died; its rows stay pending") from None
+        except Exception as exc:  # a worker crashed: its rows stay resumable
+            raise DeliveryError(f"a delivery worker failed: {exc!r}") from None
+        for status, n in counts.items():
+            report.counts[status] = report.counts.get(status, 0) + n
+        report.failures.extend(failures)
+        report.limited = report.limited or limited
+        report.unavailable = report.unavailable or unavailable
+        report.worker_peak_rss_kb = max(report.worker_peak_rss_kb, rss_kb)
     return report
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    # The executor has no public way to kill its processes; `_processes` is its own table.
+    for process in list(getattr(pool, "_processes", {}).values()):
+        with contextlib.suppress(Exception):
+            process.kill()
+
+
+def _kill_after(pool: ProcessPoolExecutor, seconds: float) -> None:
+    """Wait up to `seconds` for the workers to finish, then kill them; never hangs."""
+    end = time.monotonic() + seconds
+    processes = list(getattr(pool, "_processes", {}).values())
+    for process in processes:
+        process.join(max(end - time.monotonic(), 0.0))
+    _kill(pool)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _progress(

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from digest.store.content import ContentStore
-from digest.store.delivery import DeliveryStore
+from digest.store.delivery import DeliveryStore, DigestRecord, covered_sections
 from digest.store.records import (
     ArchivedDigest,
+    DigestHistory,
     DueDelivery,
     SchedulerLock,
     ScheduleRun,
@@ -147,6 +148,8 @@ class WebStore(Store):
 __all__ = [
     "SHARDS",
     "ArchivedDigest",
+    "DigestHistory",
+    "DigestRecord",
     "DueDelivery",
     "ScheduleRun",
     "SchedulerLock",
@@ -156,6 +159,7 @@ __all__ = [
     "UTCDateTime",
     "WebStore",
     "_in_shard",
+    "covered_sections",
     "deliveries",
     "digest_posts",
     "digests",

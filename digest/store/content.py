@@ -105,10 +105,13 @@ class ContentStore(StoreBase):
                 )
             }
 
-    def upsert_posts(self, items: Iterable[tuple[Post, str]]) -> tuple[int, int, int]:
-        """Insert or update posts; returns (new, updated, unchanged) counts."""
+    def upsert_posts(
+        self, items: Iterable[tuple[Post, str]], now: datetime | None = None
+    ) -> tuple[int, int, int]:
+        """Insert or update posts; returns (new, updated, unchanged) counts. A new post is
+        first seen at `now` (the ingest's clock); an edit keeps its first sighting."""
         new = updated = unchanged = 0
-        now = datetime.now(UTC)
+        now = now or datetime.now(UTC)
         with self.begin() as conn:
             for post, content_hash in items:
                 row = conn.execute(
@@ -139,6 +142,21 @@ class ContentStore(StoreBase):
                 .order_by(posts.c.published.desc())
             ).all()
         return [_row_to_post(r) for r in rows]
+
+    def posts_arrived_since(self, since: datetime, until: datetime) -> list[Post]:
+        """Posts that became available after `since` (published, or first seen if later) and
+        are published by `until`: the candidates of a digest planned at `until`."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(posts)
+                .where(
+                    sa.or_(posts.c.published > since, posts.c.first_seen > since),
+                    posts.c.published <= until,
+                )
+                .order_by(posts.c.published.desc())
+            ).all()
+        found = [_row_to_post(r) for r in rows]
+        return [p for p in found if p.arrived > since]
 
     def get_post(self, key: str) -> Post | None:
         with self.begin() as conn:
@@ -329,4 +347,5 @@ def _row_to_post(row: Any) -> Post:
         language=row.language,
         reactions=row.reactions,
         comments=row.comments,
+        first_seen=row.first_seen,
     )

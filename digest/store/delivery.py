@@ -5,18 +5,19 @@ from __future__ import annotations
 import sqlite3
 import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from digest.errors import StoreError
+from digest.models import ALL_SECTION
 from digest.store.base import StoreBase
-from digest.store.records import (
-    DueDelivery,
-    StoredDigest,
-)
+from digest.store.records import DigestHistory, DueDelivery, StoredDigest
 from digest.store.tables import (
+    _DEFER_SQL,
     _MARK_SENT_SQL,
     _SETTLE_SQL,
     SHARDS,
@@ -25,6 +26,7 @@ from digest.store.tables import (
     deliveries,
     digest_posts,
     digests,
+    schedule_runs,
     subscribers,
     suppressions,
 )
@@ -34,38 +36,155 @@ def _stamp(value: datetime | None) -> str | None:
     return UTCDateTime().process_bind_param(value, None)
 
 
+def covered_sections(variant: str, theme: str | None) -> tuple[str, ...]:
+    """The sections a digest stood for: a themed send's theme, else the reader's chosen
+    themes, else everything (even where a section came out empty)."""
+    if theme:
+        return (theme,)
+    return tuple(variant.split(",")) if variant else (ALL_SECTION,)
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    """One digest variant as `record_editions` writes it."""
+
+    digest_id: str
+    edition: str
+    issue_number: int
+    variant: str
+    theme: str | None
+    subject: str
+    sections: dict[str, list[str]]
+    recipients: Iterable[tuple[str, str]]  # (email, message_id), streamed
+    html: str = ""
+    text: str = ""
+    # The plan's clock: posts first seen after it are new to the next digest.
+    created: datetime | None = None
+
+
+def _insert_digest(conn: Connection, r: DigestRecord, now: datetime) -> None:
+    conn.execute(
+        digests.insert().values(
+            id=r.digest_id,
+            edition=r.edition,
+            issue_number=r.issue_number,
+            variant=r.variant,
+            theme=r.theme,
+            subject=r.subject,
+            created=r.created or now,
+            html=r.html,
+            text=r.text,
+        )
+    )
+    rows = [
+        {"digest_id": r.digest_id, "section": section, "post_key": key}
+        for section, keys in r.sections.items()
+        for key in keys
+    ]
+    if rows:
+        conn.execute(digest_posts.insert(), rows)
+    # Every recipient's row is written, pending, before the first message goes out; in
+    # chunks, so 100,000 recipients never sit in memory at once.
+    chunk: list[dict[str, Any]] = []
+    for email, message_id in r.recipients:
+        chunk.append(
+            {
+                "digest_id": r.digest_id,
+                "email": email,
+                "message_id": message_id,
+                "status": "pending",
+                "reply": "",
+                "attempts": 0,
+                "updated": now,
+                "shard": zlib.crc32(email.encode()) % SHARDS,
+            }
+        )
+        if len(chunk) >= 5000:
+            conn.execute(deliveries.insert(), chunk)
+            chunk = []
+    if chunk:
+        conn.execute(deliveries.insert(), chunk)
+
+
 class DeliveryStore(StoreBase):
     # -- digests and deliveries ----------------------------------------------------------
 
-    def next_issue_number(self) -> int:
+    def next_issue_number(self, theme: str | None = None) -> int:
+        """The next issue of a list: the regular digest (theme None) or one theme's sends.
+        Each list counts its own editions, so a themed send never shifts the regular
+        series."""
+        where = digests.c.theme.is_(None) if theme is None else digests.c.theme == theme
         with self.begin() as conn:
             count = conn.execute(
-                sa.select(sa.func.count(sa.distinct(digests.c.edition)))
+                sa.select(sa.func.count(sa.distinct(digests.c.edition))).where(where)
             ).scalar_one()
         return int(count) + 1
 
-    def last_sent(self, section: str) -> datetime | None:
-        """When a digest that carried `section` was last composed for sending (None: never).
-
-        A digest counts from the moment its delivery rows are written, before the first copy
-        goes out: a resumed send finishes it, and the next edition never repeats its posts.
-        """
-        with self.begin() as conn:
-            value = conn.execute(
-                sa.select(sa.func.max(digests.c.created, type_=UTCDateTime))
-                .select_from(digests.join(digest_posts))
-                .where(digest_posts.c.section == section)
-            ).scalar_one()
-        return value  # type: ignore[no-any-return]
-
-    def sent_post_keys(self, section: str) -> set[str]:
+    def digest_history(self, since: datetime) -> dict[str, DigestHistory]:
+        """Digests composed after `since`: when, which sections each covered, its posts."""
         with self.begin() as conn:
             rows = conn.execute(
-                sa.select(digest_posts.c.post_key)
-                .select_from(digests.join(digest_posts))
-                .where(digest_posts.c.section == section)
-            )
-            return {r[0] for r in rows}
+                sa.select(
+                    digests.c.id, digests.c.created, digests.c.variant, digests.c.theme
+                ).where(digests.c.created > since)
+            ).all()
+            keys: dict[str, set[str]] = {r.id: set() for r in rows}
+            if keys:
+                for digest_id, key in conn.execute(
+                    sa.select(digest_posts.c.digest_id, digest_posts.c.post_key)
+                    .select_from(digest_posts.join(digests))
+                    .where(digests.c.created > since)
+                ):
+                    keys[digest_id].add(key)
+        return {
+            r.id: DigestHistory(r.id, r.created, covered_sections(r.variant, r.theme),
+                                frozenset(keys[r.id]))
+            for r in rows
+        }  # fmt: skip
+
+    def readers_digests(self, since: datetime) -> dict[str, frozenset[str]]:
+        """Per reader, the digests composed after `since` that were (or are being) delivered
+        to them: every recorded row but a failed one. Equal sets share one frozenset."""
+        found: dict[str, set[str]] = {}
+        with self.begin() as conn:
+            for email, digest_id in conn.execute(
+                sa.select(deliveries.c.email, deliveries.c.digest_id)
+                .select_from(deliveries.join(digests))
+                .where(digests.c.created > since, deliveries.c.status != "failed")
+            ):
+                found.setdefault(email, set()).add(digest_id)
+        shared: dict[frozenset[str], frozenset[str]] = {}
+        return {e: shared.setdefault(frozenset(ids), frozenset(ids)) for e, ids in found.items()}
+
+    def record_editions(
+        self,
+        records: Sequence[DigestRecord],
+        *,
+        run: tuple[str, str, str, Sequence[str]] | None = None,
+    ) -> None:
+        """Write digests, their posts and one pending delivery per recipient in ONE
+        transaction: a crash at any point leaves all of it or none of it.
+
+        `run` (schedule, period, owner, editions) also writes the editions onto the run key in
+        the same transaction, if `owner` still holds it; StoreError when it does not.
+        """
+        now = datetime.now(UTC)
+        with self.begin() as conn:
+            if run is not None:
+                schedule, period, owner, editions = run
+                result = conn.execute(
+                    schedule_runs.update()
+                    .where(
+                        schedule_runs.c.schedule == schedule,
+                        schedule_runs.c.period == period,
+                        schedule_runs.c.owner == owner,
+                    )
+                    .values(editions=" ".join(editions))
+                )
+                if not result.rowcount:
+                    raise StoreError(f"schedule {schedule} {period}: run key lost")
+            for record in records:
+                _insert_digest(conn, record, now)
 
     def record_digest(
         self,
@@ -81,51 +200,12 @@ class DeliveryStore(StoreBase):
         html: str = "",
         text: str = "",
     ) -> None:
-        """Write the digest, its posts and one pending delivery per (email, message_id)."""
-        now = datetime.now(UTC)
-        with self.begin() as conn:
-            conn.execute(
-                digests.insert().values(
-                    id=digest_id,
-                    edition=edition,
-                    issue_number=issue_number,
-                    variant=variant,
-                    theme=theme,
-                    subject=subject,
-                    created=now,
-                    html=html,
-                    text=text,
-                )
-            )
-            conn.execute(
-                digest_posts.insert(),
-                [
-                    {"digest_id": digest_id, "section": section, "post_key": key}
-                    for section, keys in sections.items()
-                    for key in keys
-                ],
-            )
-            # Every recipient's row is written, pending, before the first message goes out;
-            # in chunks, so 100,000 recipients never sit in memory at once.
-            chunk: list[dict[str, Any]] = []
-            for email, message_id in recipients:
-                chunk.append(
-                    {
-                        "digest_id": digest_id,
-                        "email": email,
-                        "message_id": message_id,
-                        "status": "pending",
-                        "reply": "",
-                        "attempts": 0,
-                        "updated": now,
-                        "shard": zlib.crc32(email.encode()) % SHARDS,
-                    }
-                )
-                if len(chunk) >= 5000:
-                    conn.execute(deliveries.insert(), chunk)
-                    chunk = []
-            if chunk:
-                conn.execute(deliveries.insert(), chunk)
+        """Write one digest, its posts and one pending delivery per (email, message_id)."""
+        record = DigestRecord(
+            digest_id, edition, issue_number, variant, theme, subject, sections, recipients,
+            html, text,
+        )  # fmt: skip
+        self.record_editions([record])
 
     def settle_delivery(
         self,
@@ -134,16 +214,21 @@ class DeliveryStore(StoreBase):
         status: str,
         reply: str,
         next_try: datetime | None = None,
+        *,
+        attempt: bool = True,
     ) -> None:
         """Record the server's answer for one recipient: one short transaction, committed
         before the next message goes out. On the hot path of a send (once per message), so
         it runs on a connection kept for that purpose, through the SQLite driver directly:
-        SQLAlchemy's per-statement work cost as much as SQLite's own."""
+        SQLAlchemy's per-statement work cost as much as SQLite's own.
+
+        `attempt=False` records a deferral that was not the recipient's attempt (the server
+        was down or throttling): it never counts against `max_attempts`."""
         now = datetime.now(UTC)
         raw = self._settle_conn()
         try:
             raw.execute(
-                _SETTLE_SQL,
+                _SETTLE_SQL if attempt else _DEFER_SQL,
                 {
                     "status": status,
                     "reply": reply,
@@ -254,6 +339,23 @@ class DeliveryStore(StoreBase):
                 .order_by(digests.c.id)
             )
             return [StoredDigest(*r) for r in rows]
+
+    def requeue_failed(self, edition: str) -> tuple[int, int]:
+        """Failed rows of `edition` back to pending with fresh attempts, for a person who
+        chose to retry them; suppressed addresses stay failed. (requeued, kept failed)."""
+        now = datetime.now(UTC)
+        ids = sa.select(digests.c.id).where(digests.c.edition == edition).scalar_subquery()
+        suppressed = sa.select(suppressions.c.email).scalar_subquery()
+        failed = sa.and_(deliveries.c.digest_id.in_(ids), deliveries.c.status == "failed")
+        with self.begin() as conn:
+            result = conn.execute(
+                deliveries.update()
+                .where(failed, deliveries.c.email.not_in(suppressed))
+                .values(status="pending", attempts=0, next_try=None, updated=now,
+                        reply="requeued: " + deliveries.c.reply)
+            )  # fmt: skip
+            kept = conn.execute(sa.select(sa.func.count()).where(failed)).scalar_one()
+        return int(result.rowcount), int(kept)
 
     def sent_since(self, since: datetime) -> int:
         """Messages accepted by the server since `since` (for hourly and daily limits)."""

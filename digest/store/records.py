@@ -73,3 +73,13 @@ class ArchivedDigest:
     subject: str
     sent: datetime
     sections: tuple[str, ...]  # the section keys it carried, e.g. ("ai",) or ("all",)
+
+
+@dataclass(frozen=True)
+class DigestHistory:
+    """A digest as the next plan sees it: when it was composed, what it stood for, its posts."""
+
+    id: str
+    created: datetime
+    sections: tuple[str, ...]  # the sections it covered (see `covered_sections`)
+    post_keys: frozenset[str]

@@ -203,6 +203,12 @@ _SETTLE_SQL = (
     " next_try = :next_try, updated = :updated"
     " WHERE digest_id = :digest_id AND email = :email"
 )
+# A deferral that is not the recipient's attempt (the server was unavailable).
+_DEFER_SQL = (
+    "UPDATE deliveries SET status = :status, reply = :reply,"
+    " next_try = :next_try, updated = :updated"
+    " WHERE digest_id = :digest_id AND email = :email"
+)
 _MARK_SENT_SQL = "UPDATE digests SET sent = :sent WHERE id = :digest_id AND sent IS NULL"
 
 

@@ -39,9 +39,11 @@ from starlette.routing import Route
 from digest.compose.message import Envelope, parse_sender
 from digest.compose.render import RenderedDigest, Renderer
 from digest.config import Config, load_config
+from digest.edition import Variant
 from digest.errors import DigestError, SubscriberError
 from digest.models import Digest
-from digest.pipeline import MessageFactory, Planner, Variant, plan_edition, preview_digest
+from digest.outbox import MessageFactory
+from digest.pipeline import Planner, plan_edition, preview_digest
 from digest.select import variant_key
 from digest.send import Outcome
 from digest.store import Store, StoredSubscriber
@@ -333,8 +335,8 @@ SendFn = Callable[[Config, Envelope], Outcome]
 
 def send_test_copy(config: Config, envelope: Envelope) -> Outcome:
     """One message through the configured SMTP server (or the embedded catcher)."""
-    from digest.cli import smtp_endpoint
     from digest.send.smtp import SMTPSender
+    from digest.sending import smtp_endpoint
 
     async def deliver(host: str, port: int) -> Outcome:
         async with SMTPSender.from_config(config.smtp, host, port) as sender:
