@@ -28,6 +28,7 @@ log = logging.getLogger("digest.locks")
 
 SEND_LOCK = "sender"
 SEND_STALE_SECONDS = 120.0
+BEAT_SECONDS = 5.0
 
 
 def pid_alive(pid: int) -> bool:
@@ -131,7 +132,8 @@ def sending(
     done = threading.Event()
 
     def beat() -> None:
-        while not done.wait(stale_after / 4):
+        # Often enough that a lost lock stops the send within seconds; a beat is one UPDATE.
+        while not done.wait(min(stale_after / 4, BEAT_SECONDS)):
             try:
                 if not store.beat_scheduler_lock(owner, datetime.now(UTC), name=SEND_LOCK):
                     log.error("event=send_lock_lost owner=%s", owner)
