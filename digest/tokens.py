@@ -8,31 +8,115 @@ config; without it, a random secret is created once in a file beside the store (
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import tempfile
+from pathlib import Path
 
 from digest.config import Config
+from digest.errors import ConfigError
 
 PURPOSES = ("unsubscribe", "preferences")
 
 
+MIN_SECRET_BYTES = 16  # a secret file with less than this (after strip) is refused
+
+
 def load_secret(config: Config) -> bytes:
-    value = os.environ.get(config.web.secret_env, "")
+    """The link-signing secret: $<secret_env> if set and not empty, else the store's file.
+
+    The file is made once, atomically: the random value is written and synced in a temporary
+    file beside it and then published with a hard link, which fails if another process has
+    published its own first (that one is used). So the file is never seen empty or half written;
+    one that is anyway (an older version's crash, a hand edit) is refused with a ConfigError.
+    """
+    env = config.web.secret_env
+    value = os.environ.get(env, "")
     if value:
         return value.encode()
     path = config.store.path.with_name(config.store.path.name + ".secret")
+    for _attempt in range(3):
+        secret = _read_secret(path, env)
+        if secret is None:
+            secret = _create_secret(path, env)
+        if secret is not None:
+            return secret
+    raise ConfigError(f"{path}: the link secret keeps disappearing while it is read; set ${env}")
+
+
+def _read_secret(path: Path, env: str) -> bytes | None:
+    """The secret in `path`, or None when there is no such file."""
     try:
-        return path.read_bytes().strip()
+        secret = path.read_bytes().strip()
     except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read the link secret: {exc.strerror or exc}; "
+            f"let this user read it, or set ${env}"
+        ) from None
+    if not secret:
+        raise ConfigError(
+            f"{path}: the link secret is empty (a crash while it was created?); delete the file "
+            f"to make a new one (links in earlier emails stop working) or set ${env}"
+        )
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"{path}: the link secret is too short ({len(secret)} bytes, at least "
+            f"{MIN_SECRET_BYTES}); delete the file to make a new one (links in earlier emails "
+            f"stop working) or set ${env}"
+        )
+    return secret
+
+
+def _create_secret(path: Path, env: str) -> bytes | None:
+    """A new secret published at `path`; another process's if it published first.
+
+    None when that other file vanished again before it could be read (the caller retries).
+    """
+    value = secrets.token_urlsafe(32).encode()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot create the link secret: {exc.strerror or exc}; set ${env}"
+        ) from None
+    try:
+        try:
+            with os.fdopen(fd, "wb") as fh:  # mkstemp: mode 0600
+                fh.write(value)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)
+        except FileExistsError:
+            return _read_secret(path, env)  # another process won the race: theirs is complete
+        except OSError as exc:
+            raise ConfigError(
+                f"{path}: cannot create the link secret: {exc.strerror or exc}; set ${env}"
+            ) from None
+        _sync_folder(path.parent)
+        return value
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Makes a new name in `folder` survive a power loss (best effort: not every OS can)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value)
-    return value.encode()
+    finally:
+        os.close(fd)
 
 
 def _b64(data: bytes) -> str:

@@ -19,8 +19,8 @@ import digest.store.content
 import digest.store.delivery
 from digest.compose.render import RenderedDigest, Renderer
 from digest.config import Config, load_config
-from digest.models import Digest, Post
 from digest.edition import Edition
+from digest.models import Digest, Post
 from digest.outbox import MessageFactory, record_edition
 from digest.pipeline import plan_edition
 from digest.store import Store, StoredSubscriber

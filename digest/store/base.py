@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,7 @@ class StoreBase:
 
     @classmethod
     def open(cls, path: Path) -> Self:
+        """The store in the SQLite file `path`, created (with its folder) if there is none."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -35,6 +37,29 @@ class StoreBase:
     @classmethod
     def from_url(cls, url: str) -> Self:
         engine = sa.create_engine(url)
+        # An SQLite file by its path (not in memory, not a `file:` URI): named in errors, and
+        # refused when empty, which SQLite would take for a new database and fill silently.
+        database = engine.url.database or ""
+        file: Path | None = None
+        if (
+            engine.dialect.name == "sqlite"
+            and not engine.url.query.get("uri")
+            and database not in ("", ":memory:")
+            and not database.startswith("file:")
+        ):
+            file = Path(database)
+            try:
+                size: int | None = file.stat().st_size
+            except FileNotFoundError:
+                size = None  # a new store
+            except OSError as exc:
+                raise StoreError(f"{file}: cannot open the store: {exc.strerror or exc}") from None
+            if size == 0 and file.is_file():
+                raise StoreError(
+                    f"{file}: the store file is empty (0 bytes); not a digest database. "
+                    "Move it away to start a new store"
+                )
+        where = str(file) if file is not None else str(engine.url)
         if engine.dialect.name == "sqlite":
 
             @sa.event.listens_for(engine, "connect")
@@ -53,8 +78,20 @@ class StoreBase:
         try:
             metadata.create_all(engine)
         except sa.exc.SQLAlchemyError as exc:
+            engine.dispose()
             reason = getattr(exc, "orig", None) or exc
-            raise StoreError(f"{engine.url}: cannot open the store: {reason}") from None
+            code = getattr(reason, "sqlite_errorcode", 0) & 0xFF  # primary code of an extended one
+            if file is not None and code == sqlite3.SQLITE_NOTADB:
+                raise StoreError(
+                    f"{file}: not a SQLite database (a corrupt file, or one of another kind); "
+                    "restore it from a backup, or move it away to start a new store"
+                ) from None
+            if file is not None and code == sqlite3.SQLITE_CORRUPT:
+                raise StoreError(
+                    f"{file}: the store file is corrupt ({reason}); restore it from a backup, "
+                    "or move it away to start a new store"
+                ) from None
+            raise StoreError(f"{where}: cannot open the store: {reason}") from None
         return cls(engine)
 
     def close(self) -> None:
