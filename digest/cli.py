@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -21,7 +22,7 @@ import click
 
 from digest import __version__
 from digest.config import Config, load_config
-from digest.errors import DigestError, SubscriberError
+from digest.errors import DeliveryIncomplete, DigestError, SubscriberError
 from digest.send.delivery import DeliveryReport
 from digest.stop import StopSignal
 from digest.store import Store
@@ -99,11 +100,31 @@ def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
 # -- ingest -----------------------------------------------------------------------------------
 
 
-def run_ingest(state: Context, now: datetime) -> bool:
-    """Ingest every source and print a line per source; False when every source failed."""
+def run_ingest(state: Context, now: datetime, stop: StopSignal | None = None) -> bool:
+    """Ingest every source and print a line per source; False when every source failed.
+    A stop request cancels the sources still being read (each source's posts are stored in
+    one transaction: a cancelled one stores nothing and is read again next time)."""
     from digest.ingest import ingest_all
 
-    reports = asyncio.run(ingest_all(state.config, state.store, now))
+    async def ingest() -> list[Any]:
+        task = asyncio.ensure_future(ingest_all(state.config, state.store, now))
+        if stop is None:
+            return await task
+        with stop.attached() as stopped:
+            waiter = asyncio.ensure_future(stopped.wait())
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                raise DeliveryIncomplete(
+                    f"stopped while ingesting ({stop.reason}); nothing sent",
+                    exit_code=stop.exit_code(),
+                )
+            return task.result()
+
+    reports = asyncio.run(ingest())
     # One row per source, then a total; problems and failures go to stderr with the reason.
     for r in reports:
         for problem in r.problems:
@@ -480,7 +501,7 @@ def run(state: Context, theme: str | None, dry_run: bool) -> None:
 
     now = datetime.now(UTC)
     with stop_on_signals() as stop:
-        if not run_ingest(state, now):
+        if not run_ingest(state, now, stop):
             _fail("every source failed; nothing sent")
         request = SendRequest(theme=theme, dry_run=dry_run)
         run_send(state, now=now, request=request, stop=stop)

@@ -34,9 +34,6 @@ from digest.send.workers import deliver_in_workers
 from digest.stop import StopSignal
 from digest.store import Store, StoredSubscriber
 
-# Stopped by a signal: the shell's convention, 128 + the signal's number.
-SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
-
 
 class Reporter(Protocol):
     """Where a send tells what it does: the CLI prints, a service logs."""
@@ -77,6 +74,10 @@ def run_send(
     `sync` adds the list files' new subscribers, under the lock, before planning."""
     from digest.pipeline import plan_edition
 
+    if stop.is_set():
+        raise DeliveryIncomplete(
+            f"stopped before sending ({stop.reason}); nothing recorded", exit_code=stop.exit_code()
+        )
     if request.resume_only and not store.unfinished_editions():
         reporter.info("nothing to resume: every recipient of every digest is settled")
         return
@@ -126,7 +127,10 @@ def run_send(
                 reporter.info("nothing to resume: every recipient of every digest is settled")
             return
         if stop.is_set():
-            raise DeliveryIncomplete(f"stopped before sending ({stop.reason}); nothing recorded")
+            raise DeliveryIncomplete(
+                f"stopped before sending ({stop.reason}); nothing recorded",
+                exit_code=stop.exit_code(),
+            )
 
         with smtp_endpoint(config) as (host, port):
             at = where(config, host, port)
@@ -211,7 +215,7 @@ def _deliver(
         raise DeliveryIncomplete(
             f"stopped: {stop.reason or 'asked to stop'}; {pending} message(s) left pending "
             "for `digest send --resume`",
-            exit_code=SIGNAL_EXIT.get(stop.reason.split(" ")[0], 75),
+            exit_code=stop.exit_code(),
         )
     if not accepted:
         raise DeliveryError("no message was accepted")

@@ -7,6 +7,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# Stopped by a signal: the shell's convention, 128 + the signal's number.
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+
 
 class StopSignal:
     """A stop request that crosses threads: set by a signal handler in the main thread, seen by
@@ -21,6 +24,11 @@ class StopSignal:
 
     def is_set(self) -> bool:
         return self._requested.is_set()
+
+    def exit_code(self) -> int:
+        """The exit code of a process that stopped for this request: 130 or 143 for a
+        signal, 75 (try again later) for anything else (a lost lock)."""
+        return SIGNAL_EXIT.get(self.reason.split(" ")[0], 75)
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._requested.wait(timeout)
