@@ -48,7 +48,7 @@ class Context:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store.open(self.config.store.path)
+            self._store = Store.from_config(self.config.store)
         return self._store
 
     def close(self) -> None:

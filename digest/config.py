@@ -38,7 +38,19 @@ class SiteConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    path: Path = Path("var/digest.sqlite3")
+    path: Path = Path("var/digest.sqlite3")  # SQLite, the embedded default
+    # A SQLAlchemy URL instead of `path`: postgresql+psycopg://user@host/db (the password
+    # from `password_env`, never in the file).
+    url: str = ""
+    password_env: str = ""
+
+    def display(self) -> str:
+        """The store as messages name it (a URL without its password)."""
+        if not self.url:
+            return str(self.path)
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).render_as_string(hide_password=True)
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ def run_send(
                 if not edition.variants and not edition.quiet:
                     who = f"for theme {request.theme!r} " if request.theme else ""
                     raise DeliveryError(
-                        f"no active subscribers {who}in {config.store.path}: nothing to send "
+                        f"no active subscribers {who}in {config.store.display()}: nothing to send "
                         "(add some with `digest subscribers import FILE`)"
                     )
             if edition.quiet:

@@ -480,7 +480,7 @@ def run_scheduled_job(config_path: str, schedule: str) -> None:
         service.run_schedule(schedule)
         return
     config = load_config(config_path)
-    store = Store.open(config.store.path)
+    store = Store.from_config(config.store)
     owner = owner_token()
     try:
         run_due(RunContext(config, store, owner, StopSignal()), schedule)

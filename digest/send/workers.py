@@ -85,7 +85,7 @@ def _work(
     from digest.outbox import MessageFactory, deliver_recorded
     from digest.send.smtp import SMTPSender
 
-    store = Store.open(config.store.path)
+    store = Store.from_config(config.store)
     factory = MessageFactory(config)
 
     async def run() -> DeliveryReport:

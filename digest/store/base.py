@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from digest.config import StoreConfig
 from digest.errors import StoreError
 from digest.store.tables import (
     metadata,
@@ -35,7 +37,23 @@ class StoreBase:
         return cls.from_url(f"sqlite:///{path}")
 
     @classmethod
-    def from_url(cls, url: str) -> Self:
+    def from_config(cls, config: StoreConfig) -> Self:
+        """The configured store: `url` (PostgreSQL, say) if set, else the SQLite `path`."""
+        if not config.url:
+            return cls.open(config.path)
+        url = sa.engine.make_url(config.url)
+        if config.password_env:
+            password = os.environ.get(config.password_env, "")
+            if not password:
+                raise StoreError(
+                    f"{url.render_as_string()}: the environment variable "
+                    f"{config.password_env} (store.password_env) is not set"
+                )
+            url = url.set(password=password)
+        return cls.from_url(url)
+
+    @classmethod
+    def from_url(cls, url: str | sa.URL) -> Self:
         engine = sa.create_engine(url)
         # An SQLite file by its path (not in memory, not a `file:` URI): named in errors, and
         # refused when empty, which SQLite would take for a new database and fill silently.
