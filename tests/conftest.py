@@ -1,9 +1,18 @@
-"""Shared fixtures: a real SMTP server (aiosmtpd) on 127.0.0.1 and a config in a temp folder."""
+"""Shared fixtures: a real SMTP server (aiosmtpd) on 127.0.0.1 and a config in a temp folder.
+
+The store: the tests of the modules in `BOTH_STORES` run twice, on SQLite and on a real
+PostgreSQL server, each test in a schema of its own. The server is named by the environment
+variable DIGEST_TEST_PG (a SQLAlchemy URL; `.ci/run` starts Debian's PostgreSQL and sets it).
+Without it the PostgreSQL runs are skipped, unless DIGEST_TEST_PG_REQUIRED=1 (set by CI), which
+makes a missing server an error.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import email
+import os
+import secrets
 import shutil
 import socket
 import textwrap
@@ -19,6 +28,77 @@ from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+PG_URL = os.environ.get("DIGEST_TEST_PG", "")
+BOTH_STORES = {
+    "test_bounces",
+    "test_cli",
+    "test_crashloop",
+    "test_delivery",
+    "test_dkim",
+    "test_e2e",
+    "test_faults",
+    "test_ingest",
+    "test_ingest_http",
+    "test_locks",
+    "test_migrations",
+    "test_schedule",
+    "test_subscribers",
+    "test_trust",
+    "test_variants",
+    "test_web",
+    "test_web_preview",
+    "test_browser",
+}
+# The store URL of the running test when it runs on PostgreSQL ("" on SQLite).
+_STORE_URL = {"url": ""}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if module in BOTH_STORES:
+        metafunc.parametrize("store_backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """SQLite, or a fresh schema on the PostgreSQL server for this one test. Autouse, so it
+    is set up before every fixture that writes a config or opens a store."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield "sqlite"
+        return
+    if not PG_URL:
+        if os.environ.get("DIGEST_TEST_PG_REQUIRED") == "1":
+            pytest.fail("DIGEST_TEST_PG is not set, and CI requires the PostgreSQL runs")
+        pytest.skip("no PostgreSQL server: set DIGEST_TEST_PG (see .ci/run)")
+    import sqlalchemy as sa
+
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    url = sa.engine.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    _STORE_URL["url"] = url.render_as_string(hide_password=False)
+    try:
+        yield "postgresql"
+    finally:
+        _STORE_URL["url"] = ""
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def store_url() -> str:
+    """The running test's PostgreSQL URL, or "" when it runs on SQLite."""
+    return _STORE_URL["url"]
+
+
+def open_test_store(folder: Path) -> Any:
+    """A store for a test that makes its own: SQLite in `folder`, or the test's schema."""
+    from digest.store import Store
+
+    url = store_url()
+    return Store.from_url(url) if url else Store.open(folder / "db.sqlite3")
 
 
 @dataclass
@@ -125,6 +205,7 @@ def write_config(
 
             [store]
             path = "var/digest.sqlite3"
+            {store_url}
 
             [web]
             base_url = "https://news.example/digest"
@@ -141,7 +222,7 @@ def write_config(
 
             [smtp]
             """
-        )
+        ).replace("{store_url}", f"url = {store_url()!r}".replace("'", '"') if store_url() else "")
         + smtp
         + "\n\n"
         + themes

@@ -25,6 +25,8 @@ from digest.config import load_config
 from digest.models import Post
 from digest.store import Store, StoredSubscriber, WebStore
 
+from .conftest import open_test_store
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bounces"
 SENDER = "digest@haebom.example"
 SENT = {  # recipient -> the Message-ID its digest carried (as in the fixtures)
@@ -64,7 +66,7 @@ def seed(store: Store) -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "db.sqlite3")
+    s = open_test_store(tmp_path)
     seed(s)
     yield s
     s.close()
@@ -274,7 +276,7 @@ def test_single_message_file_and_missing_paths(store: Store, tmp_path: Path) -> 
 @pytest.mark.parametrize("kind", ["maildir", "mbox"])
 def test_cli_bounces(kind: str, config_path: Path, tmp_path: Path) -> None:
     config = load_config(config_path)
-    store = Store.open(config.store.path)
+    store = Store.from_config(config.store)
     seed(store)
     store.close()
     make = make_maildir if kind == "maildir" else make_mbox

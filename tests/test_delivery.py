@@ -127,7 +127,7 @@ def send(config: Path, *args: str) -> str:
 
 
 def counts(config: Path) -> dict[str, int]:
-    store = Store.open(load_config(config).store.path)
+    store = Store.from_config(load_config(config).store)
     try:
         return store.delivery_counts()
     finally:
@@ -151,7 +151,7 @@ def test_random_451s_and_550s(tmp_path: Path, fault_server: tuple[FaultHandler, 
     got = Counter(handler.received)
     assert set(got) == set(emails) - rejected
     assert max(got.values()) == 1  # every accepted recipient exactly once
-    store = Store.open(load_config(config).store.path)
+    store = Store.from_config(load_config(config).store)
     suppressed = store.suppressed()
     store.close()
     assert {e for e, why in suppressed.items() if why == "bounced"} == rejected

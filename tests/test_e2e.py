@@ -63,7 +63,7 @@ def test_send_delivers_one_message_per_active_subscriber(
     assert sorted(recipients) == sorted(ACTIVE)  # exactly one each, none to the paused reader
 
     config = load_config(smtp_config)
-    store = Store.open(config.store.path)
+    store = Store.from_config(config.store)
     with store.engine.connect() as conn:
         rows = {
             r.message_id: r.digest_id
@@ -143,7 +143,7 @@ def test_unreachable_smtp_server_fails_cleanly(
     assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0]
     assert "Traceback" not in result.output
     # Nothing half-written: no digest was recorded, so the next attempt sends everything.
-    store = Store.open(load_config(config).store.path)
+    store = Store.from_config(load_config(config).store)
     assert store.delivery_counts() == {}
     assert store.next_issue_number() == 1
     store.close()
@@ -158,7 +158,7 @@ def test_rejected_recipient_does_not_sink_the_run(
     assert result.exit_code == 0, result.output
     assert "3 message(s) sent" in result.output
     assert "jun.park@example.com: 550" in result.output
-    store = Store.open(load_config(smtp_config).store.path)
+    store = Store.from_config(load_config(smtp_config).store)
     assert store.delivery_counts() == {"sent": 3, "failed": 1}
     store.close()
 
@@ -192,7 +192,7 @@ def test_one_process_sends_from_a_database_at_a_time(
     """While another live process holds the send lock (a scheduled run, a resume), `digest
     send` refuses in one line and records nothing; a lock left by a dead process is taken."""
     cli(smtp_config, "ingest")
-    store = Store.open(load_config(smtp_config).store.path)
+    store = Store.from_config(load_config(smtp_config).store)
     try:
         with sending(store):
             result = CliRunner().invoke(main, ["--config", str(smtp_config), "send"])
@@ -216,7 +216,7 @@ def test_one_process_sends_from_a_database_at_a_time(
 
 
 def test_a_stale_send_lock_from_another_host_is_taken_over(smtp_config: Path) -> None:
-    store = Store.open(load_config(smtp_config).store.path)
+    store = Store.from_config(load_config(smtp_config).store)
     try:
         long_ago = datetime.now(UTC) - timedelta(minutes=10)
         store.take_scheduler_lock(
@@ -243,7 +243,7 @@ def test_status_shows_counts_failures_and_a_send_in_progress(
     assert re.search(r"^  pending +0$", shown, re.M)
     assert "  failed: jun.park@example.com: 550 5.1.1 No such user here" in shown
     assert "sending now" not in shown
-    store = Store.open(load_config(smtp_config).store.path)
+    store = Store.from_config(load_config(smtp_config).store)
     try:
         with sending(store):
             assert f"sending now: pid {os.getpid()}" in cli(smtp_config, "status")
@@ -259,7 +259,7 @@ def test_a_live_holder_on_this_host_keeps_the_send_lock_however_late_its_heartbe
     """A `digest send` suspended (Ctrl-Z, a VM pause) misses heartbeats but would go on
     sending when it wakes: its lock is not taken, unless the heartbeat is so old that the
     pid must have been reused."""
-    store = Store.open(load_config(smtp_config).store.path)
+    store = Store.from_config(load_config(smtp_config).store)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         host = socket.gethostname()
@@ -281,7 +281,7 @@ def test_a_live_holder_on_this_host_keeps_the_send_lock_however_late_its_heartbe
 
 
 def test_nothing_to_resume_is_no_error_while_another_process_sends(smtp_config: Path) -> None:
-    store = Store.open(load_config(smtp_config).store.path)
+    store = Store.from_config(load_config(smtp_config).store)
     try:
         with sending(store):
             shown = cli(smtp_config, "status")  # before any edition: the send shows

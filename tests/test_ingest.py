@@ -16,6 +16,8 @@ from digest.ingest import SourceReport, content_hash, ingest_all
 from digest.sources.feed import read_feed
 from digest.store import Store
 
+from .conftest import open_test_store
+
 FEEDS = Path(__file__).resolve().parent / "fixtures" / "feeds"
 SMALL = FEEDS / "haebom-small.atom"
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
@@ -33,7 +35,7 @@ def make_config(tmp_path: Path, sources: list[dict[str, Any]]) -> Config:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "db.sqlite3")
+    s = open_test_store(tmp_path)
     yield s
     s.close()
 

@@ -25,6 +25,8 @@ from digest.ingest import SourceReport, ingest_all
 from digest.sources.fetch import Fetcher
 from digest.store import Store
 
+from .conftest import open_test_store
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sources"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 FIRST = "tag:haebom.example,2024:posts/post-01-martial-law-we-have-power"
@@ -132,7 +134,7 @@ def server() -> Iterator[Server]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "db.sqlite3")
+    s = open_test_store(tmp_path)
     yield s
     s.close()
 

@@ -15,10 +15,12 @@ import pytest
 from digest.locks import SendBusy, sending, take_send_lock
 from digest.store import Store
 
+from .conftest import open_test_store
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "digest.sqlite3")
+    return open_test_store(tmp_path)
 
 
 def test_same_pid_with_another_token_is_only_replaced_for_its_heartbeat(store: Store) -> None:

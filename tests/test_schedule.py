@@ -74,7 +74,7 @@ class Harness:
         return load_config(self.path)
 
     def store(self) -> Store:
-        store = Store.open(self.config.store.path)
+        store = Store.from_config(self.config.store)
         self.stores.append(store)
         return store
 
@@ -548,7 +548,7 @@ def test_delivery_workers_keep_to_the_connection_budget(
         )  # fmt: skip
         (tmp_path / "subscribers.csv").write_text(MANY, encoding="utf-8")
         config = load_config(path)
-        store = Store.open(config.store.path)
+        store = Store.from_config(config.store)
         try:
             ctx = RunContext(config, store, owner_token(), StopSignal())
             run = run_period(ctx, config.schedules[0], datetime.now(UTC))
@@ -590,7 +590,7 @@ async def send(self, envelope):
 SMTPSender.send = send
 seoul = ZoneInfo("Asia/Seoul")
 with time_machine.travel(datetime(2025, 3, 3, 7, 0, tzinfo=seoul), tick=False) as clock:
-    service = SchedulerService(config, Store.open(config.store.path), manual=True)
+    service = SchedulerService(config, Store.from_config(config.store), manual=True)
     service.start()
     clock.move_to(datetime(2025, 3, 3, 8, 0, 5, tzinfo=seoul))
     service.scheduler.tick()

@@ -11,6 +11,8 @@ from digest.errors import SubscriberError
 from digest.store import Store, StoredSubscriber
 from digest.subscribers import normalize_address, parse_subscribers
 
+from .conftest import open_test_store
+
 REPO = Path(__file__).resolve().parent.parent
 THEMES = ("ai", "economy", "humanities", "policy", "work")
 LIST = Path("lists/readers.csv")
@@ -22,7 +24,7 @@ def parse(text: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "db.sqlite3")
+    s = open_test_store(tmp_path)
     yield s
     s.close()
 
@@ -217,7 +219,7 @@ def run_cli(config_path: Path, *args: str, code: int = 0) -> str:
 def open_store(config_path: Path) -> Store:
     from digest.config import load_config
 
-    return Store.open(load_config(config_path).store.path)
+    return Store.from_config(load_config(config_path).store)
 
 
 def test_import_is_all_or_nothing(config_path: Path, tmp_path: Path) -> None:

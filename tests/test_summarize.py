@@ -406,7 +406,7 @@ def test_planning_again_does_not_summarize_unchanged_posts(
 
     monkeypatch.setattr(pipeline, "summarize_batch", counting)
     now = datetime.now(UTC)
-    store = Store.open(config.store.path)
+    store = Store.from_config(config.store)
     try:
         first = pipeline.preview_digest(config, store, now=now)
         assert first is not None

@@ -73,7 +73,7 @@ def config(config_path: Path) -> Config:
 
 @pytest.fixture
 def store(config: Config) -> Iterator[Store]:
-    s = Store.open(config.store.path)
+    s = Store.from_config(config.store)
     yield s
     s.close()
 
@@ -188,7 +188,7 @@ from digest.pipeline import plan_edition
 from digest.store import Store, StoredSubscriber
 
 config = load_config(sys.argv[1])
-store = Store.open(config.store.path)
+store = Store.from_config(config.store)
 readers = [
     StoredSubscriber(f"r{n}@example.com", "", (("ai",), ())[n % 2], "ko", "active")
     for n in range(3000)
@@ -260,7 +260,7 @@ def test_the_cli_never_repeats_a_post_after_a_themed_send(config_path: Path) -> 
     regular = cli("send")
     assert "issue #1" in regular  # the regular series starts at #1
     config = load_config(config_path)
-    store = Store.open(config.store.path)
+    store = Store.from_config(config.store)
     try:
         history = store.digest_history(datetime(2000, 1, 1, tzinfo=UTC))
         per_reader: dict[str, list[str]] = {}

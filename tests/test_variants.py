@@ -70,7 +70,7 @@ def config(config_path: Path) -> Config:
 
 @pytest.fixture
 def store(config: Config) -> Iterator[Store]:
-    s = Store.open(config.store.path)
+    s = Store.from_config(config.store)
     yield s
     s.close()
 

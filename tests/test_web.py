@@ -60,7 +60,7 @@ class Site:
 
 def open_site(path: Path) -> Iterator[Site]:
     config = load_config(path)
-    store = WebStore(Store.open(config.store.path).engine)
+    store = WebStore(Store.from_config(config.store).engine)
     try:
         yield Site(config, store, load_secret(config), path)
     finally:

@@ -64,7 +64,7 @@ def config(tmp_path: Path, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPa
 
 @pytest.fixture
 def store(config: Path) -> Iterator[Store]:
-    store = Store.open(load_config(config).store.path)
+    store = Store.from_config(load_config(config).store)
     yield store
     store.close()
 

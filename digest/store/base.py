@@ -14,9 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from digest.config import StoreConfig
 from digest.errors import StoreError
-from digest.store.tables import (
-    metadata,
-)
+from digest.store.migrate import upgrade
 
 
 class StoreBase:
@@ -94,7 +92,7 @@ class StoreBase:
                 cur.close()
 
         try:
-            metadata.create_all(engine)
+            upgrade(engine)
         except sa.exc.SQLAlchemyError as exc:
             engine.dispose()
             reason = getattr(exc, "orig", None) or exc

@@ -225,20 +225,31 @@ class DeliveryStore(StoreBase):
         `attempt=False` records a deferral that was not the recipient's attempt (the server
         was down or throttling): it never counts against `max_attempts`."""
         now = datetime.now(UTC)
+        params = {
+            "status": status,
+            "reply": reply,
+            "next_try": _stamp(next_try),
+            "updated": _stamp(now),
+            "digest_id": digest_id,
+            "email": email,
+        }
+        mark = status == "sent" and digest_id not in self._marked_sent
+        sql = _SETTLE_SQL if attempt else _DEFER_SQL
+        if self.engine.dialect.name != "sqlite":
+            # Another server (PostgreSQL): the same statements through SQLAlchemy, whose
+            # overhead is small beside a network round trip.
+            with self.begin() as conn:
+                conn.execute(sa.text(sql), params)
+                if mark:
+                    conn.execute(
+                        sa.text(_MARK_SENT_SQL), {"sent": _stamp(now), "digest_id": digest_id}
+                    )
+            if mark:
+                self._marked_sent.add(digest_id)
+            return
         raw = self._settle_conn()
         try:
-            raw.execute(
-                _SETTLE_SQL if attempt else _DEFER_SQL,
-                {
-                    "status": status,
-                    "reply": reply,
-                    "next_try": _stamp(next_try),
-                    "updated": _stamp(now),
-                    "digest_id": digest_id,
-                    "email": email,
-                },
-            )
-            mark = status == "sent" and digest_id not in self._marked_sent
+            raw.execute(sql, params)
             if mark:
                 raw.execute(_MARK_SENT_SQL, {"sent": _stamp(now), "digest_id": digest_id})
             raw.commit()

@@ -79,7 +79,7 @@ def test_preview_at_phone_width_shows_every_post_title(
     monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
     path = web_config(tmp_path, smtp_server)
     cli(path, "ingest")
-    store = Store.open(load_config(path).store.path)
+    store = Store.from_config(load_config(path).store)
     try:
         previews = build_previews(load_config(path), store, now=datetime.now(UTC))
         view = previews.view("variant-all")
@@ -132,7 +132,7 @@ def test_unsubscribe_from_a_received_message(
     assert footer == [link.group(1)]
 
     config = load_config(path)
-    store = Store.open(config.store.path)
+    store = Store.from_config(config.store)
     try:
         with serving(subscriber_app(config, store), sock):
             page.goto(link.group(1))
@@ -161,7 +161,7 @@ def test_preferences_change_the_next_digest_variant(
     [message] = [m for m in smtp_server.handler.messages if m.rcpt_tos == ["minji.kim@example.com"]]
     [prefs] = [html.unescape(h) for h in links(_html_part(message.data)) if "/p/" in h]
     config = load_config(path)
-    store = Store.open(config.store.path)
+    store = Store.from_config(config.store)
     try:
         with serving(subscriber_app(config, store), sock):
             page.goto(prefs)
@@ -178,7 +178,7 @@ def test_preferences_change_the_next_digest_variant(
     smtp_server.handler.messages.clear()
     cli(path, "send")
     [mail] = [m for m in smtp_server.handler.messages if m.rcpt_tos == ["minji.kim@example.com"]]
-    store = Store.open(config.store.path)
+    store = Store.from_config(config.store)
     try:
         with store.engine.connect() as conn:
             variant = conn.execute(
