@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from digest.errors import DeliveryError
+from digest.process import pid_alive
 from digest.stop import StopSignal
 from digest.store import SchedulerLock, Store
 
@@ -29,16 +30,6 @@ log = logging.getLogger("digest.locks")
 SEND_LOCK = "sender"
 SEND_STALE_SECONDS = 120.0
 BEAT_SECONDS = 5.0
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def stale_reason(lock: SchedulerLock, now: datetime, stale_after: float) -> str | None:

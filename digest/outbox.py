@@ -148,7 +148,14 @@ async def deliver_recorded(
         stop=stop,
         signer=factory.signer,
         shard=shard,
+        lease_seconds=lease_seconds(factory.config),
     )
+
+
+def lease_seconds(config: Config) -> float:
+    """How long a sender holds the rows it claims: long enough for its queue to drain at a
+    slow server's pace, short enough that a dead sender's rows come back soon."""
+    return max(60.0, 4 * config.smtp.timeout)
 
 
 async def send_test_copies(

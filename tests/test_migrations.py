@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 
-from digest.models import Post
 from digest.store import Store
-from digest.store.migrate import HEAD
+from digest.store.migrate import BASELINE, HEAD, MIGRATIONS
 from digest.store.tables import metadata
 
 from .conftest import open_test_store, store_url
@@ -33,14 +34,27 @@ def test_a_new_store_is_made_by_the_migrations_and_matches_the_code(tmp_path: Pa
 def test_a_store_made_before_migrations_is_upgraded_in_place(tmp_path: Path) -> None:
     url = store_url() or f"sqlite:///{tmp_path / 'old.sqlite3'}"
     engine = sa.create_engine(url)
-    metadata.create_all(engine)  # what every earlier version of digest did
-    post = Post("blog", "g1", "https://b.example/1", "제목", "본문.", datetime.now(UTC))
-    old = Store(engine)
-    old.upsert_posts([(post, "h")])
+    # What every earlier version of digest did: create_all of the baseline schema, no
+    # version table.
+    with engine.begin() as conn:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, BASELINE)
+        conn.execute(sa.text("DROP TABLE alembic_version"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO posts (key, source, guid, url, title, author, published, tags, "
+                "text, description, image_alt, content_hash, first_seen, last_seen) VALUES "
+                "('blog:g1', 'blog', 'g1', 'https://b.example/1', '제목', '', :t, '[]', "
+                "'본문.', '', '', 'h', :t, :t)"
+            ),
+            {"t": datetime.now(UTC).isoformat(timespec="microseconds")},
+        )
     engine.dispose()
     store = Store.from_url(url)
     try:
-        assert store.get_post(post.key) is not None  # the data is kept
+        assert store.get_post("blog:g1") is not None  # the data is kept
         with store.engine.connect() as conn:
             version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
         assert version == HEAD

@@ -33,9 +33,10 @@ from digest.config import Config, ScheduleConfig, SourceConfig
 from digest.edition import Edition
 from digest.errors import DigestError
 from digest.ingest import ingest_all
-from digest.locks import pid_alive, sending
+from digest.locks import sending
 from digest.outbox import MessageFactory, deliver_recorded, record_editions
 from digest.pipeline import Planner, plan_edition
+from digest.process import token_gone
 from digest.scheduling.cron import period_of, zone_name
 from digest.scheduling.events import StopSignal, log, log_event
 from digest.send import Sender
@@ -83,13 +84,7 @@ def release_owner(token: str) -> None:
 def owner_gone(owner: str) -> bool:
     """True only when the owner's process is known to be gone (same host: its pid is dead,
     or it is this process and no longer uses the token); False when it cannot be told."""
-    parts = owner.rsplit(":", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or parts[0] != socket.gethostname():
-        return False
-    pid = int(parts[1])
-    if pid == os.getpid():
-        return owner not in _LIVE
-    return not pid_alive(pid)
+    return token_gone(owner, _LIVE)
 
 
 SenderFactory = Callable[[Config, str, int], Sender]

@@ -29,6 +29,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -37,12 +38,12 @@ from digest.bounces import verp_address
 from digest.compose.message import MessageTemplate
 from digest.config import DeliveryConfig
 from digest.models import Recipient
+from digest.process import process_token, token_gone
 from digest.send import Outcome, Sender
 from digest.send.dkim import DKIMSigner
-from digest.store import DueDelivery, Store
+from digest.store import DueDelivery, LeaseLost, Settle, Store
 
 HARD_BOUNCE_CODES = ("550", "551", "553")
-PAGE = 500
 
 
 class Clock(Protocol):
@@ -113,6 +114,69 @@ class RateLimiter:
 RecipientFn = Callable[[str, str], Recipient]
 
 
+class SettleWriter:
+    """Records outcomes of claimed rows off the event loop, in group commits: while one
+    transaction is written, the next outcomes gather for the following one. So a send is
+    not held up by the database, and a message accepted by the server waits at most one
+    commit for its record (a crash then resends only those: they were in flight)."""
+
+    def __init__(self, store: Store, owner: str) -> None:
+        self.store = store
+        self.owner = owner
+        self.buffer: list[Settle] = []
+        self.ready = asyncio.Event()
+        self.lock = asyncio.Lock()
+        self.closed = False
+        # One thread, always the same: a store connection stays in the thread that made it.
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="digest-settle")
+
+    def add(self, result: Settle) -> None:
+        self.buffer.append(result)
+        self.ready.set()
+
+    async def flush(self) -> None:
+        """Write what has gathered; returns once every outcome added so far is recorded
+        (waiting for a write already under way)."""
+        async with self.lock:
+            await self._write()
+
+    async def _write(self) -> None:
+        while self.buffer:
+            batch, self.buffer = self.buffer, []
+            self.ready.clear()
+            loop = asyncio.get_running_loop()
+            refused = await loop.run_in_executor(
+                self.executor, self.store.settle_claimed, self.owner, batch
+            )
+            if refused:
+                raise LeaseLost(
+                    f"{len(refused)} recipient(s) were taken over by another sender (this one "
+                    "held them past its lease); stopping so that nobody gets two copies"
+                )
+
+    async def run(self) -> None:
+        """Write batches until closed, then the last one."""
+        while not self.closed:
+            await self.ready.wait()
+            await self.flush()
+        await self.flush()
+
+    async def close(self) -> None:
+        self.closed = True
+        self.ready.set()
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+_LIVE_OWNERS: set[str] = set()  # lease owners in use in this process
+
+
+def lease_holder_gone(owner: str) -> bool:
+    """True when a lease's holder is known to be gone: a dead process on this host."""
+    return token_gone(owner, _LIVE_OWNERS)
+
+
 async def run_deliveries(
     store: Store,
     templates: Mapping[str, MessageTemplate],
@@ -128,8 +192,11 @@ async def run_deliveries(
     stop: asyncio.Event | None = None,
     signer: DKIMSigner | None = None,
     shard: tuple[int, int] | None = None,
+    lease_seconds: float = 120.0,
 ) -> DeliveryReport:
-    """Send every due row of the digests in `templates`; see the module docstring."""
+    """Claim and send every due row of the digests in `templates`; see the module docstring.
+    `shard` (index, count) says this is one of `count` sending processes: each takes its
+    part of the rate limits."""
     clock = clock or SystemClock()
     rng = rng or random.Random()
     stop = stop or asyncio.Event()
@@ -142,9 +209,15 @@ async def run_deliveries(
     budget = _budget(store, config, now)
     if budget is not None and shard:
         budget = budget // workers_total + (1 if shard[0] < budget % workers_total else 0)
-
+    owner = process_token()
+    _LIVE_OWNERS.add(owner)
+    writer = SettleWriter(store, owner)
+    held: dict[tuple[str, str], float] = {}  # claimed, not settled: monotonic lease end
     paused_until = 0.0  # monotonic: the server is unavailable until then
     unavailable = ""
+    # A row is sent only while its lease has this long left: time for one SMTP exchange, so a
+    # sender that froze never sends what another sender has reclaimed meanwhile.
+    margin = lease_seconds / 3
 
     def settle(row: DueDelivery, outcome: Outcome) -> None:
         status, reply, next_try = outcome.status, outcome.reply, None
@@ -155,7 +228,8 @@ async def run_deliveries(
                 status, reply = "failed", f"gave up after {attempt} attempt(s): {reply}"
             else:
                 next_try = clock.now() + timedelta(seconds=backoff(attempt, config, rng))
-        store.settle_delivery(row.digest_id, row.email, status, reply, next_try)
+        held.pop((row.digest_id, row.email), None)
+        writer.add(Settle(row.digest_id, row.email, row.status, status, reply, next_try))
         # A mailbox that does not exist never gets another digest.
         hard = outcome.stage == "rcpt" and reply[:3] in HARD_BOUNCE_CODES
         if outcome.status == "failed" and hard:
@@ -166,6 +240,8 @@ async def run_deliveries(
 
     async def deliver(row: DueDelivery) -> None:
         nonlocal paused_until, unavailable
+        if stop.is_set():
+            return  # its lease is given back below
         if row.suppressed:
             settle(row, Outcome("failed", f"not sent: address suppressed ({row.suppressed})"))
             return
@@ -183,11 +259,16 @@ async def run_deliveries(
             # the overlap gained on two cores); worker processes are the parallelism.
             envelope = replace(envelope, data=signer.sign(envelope.data))
         await limiter.acquire()
-        if time.monotonic() < paused_until:
-            return  # the server went down meanwhile: the row stays pending for the next pass
+        if time.monotonic() < paused_until or stop.is_set():
+            return  # the server went down meanwhile: the row goes back, pending
+        if time.monotonic() > held.get((row.digest_id, row.email), 0.0) - margin:
+            raise LeaseLost(
+                "this sender's leases ran out before it could send (was it suspended?); "
+                "stopping so that nobody gets two copies"
+            )
         outcome = await sender.send(envelope)
         if outcome.stage == "unavailable":
-            # Not this recipient's attempt: the row stays pending, the run pauses.
+            # Not this recipient's attempt: the row goes back, pending; the run pauses.
             paused_until = max(paused_until, time.monotonic() + max(outcome.retry_after, 0.05))
             unavailable = outcome.reply
             return
@@ -221,43 +302,59 @@ async def run_deliveries(
         await clock.sleep(max(seconds, 0.01))
         return True
 
+    async def give_back() -> None:
+        """Rows claimed and not settled go back to the pool (pending, no lease)."""
+        keys = list(held)
+        held.clear()
+        if keys:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(writer.executor, store.release_claimed, owner, keys)
+
+    claim_size = max(concurrency * 4, 16)
+    # Leases of senders that died on this host are ended first: a resume right after a
+    # crash sends their rows now, not when their leases run out.
+    store.expire_leases_of(ids, lease_holder_gone, clock.now())
     workers: list[asyncio.Task[None]] = []
     try:
         async with asyncio.TaskGroup() as group:
+            flusher = group.create_task(writer.run())
             workers = [group.create_task(worker()) for _ in range(concurrency)]
             try:
                 while not stop.is_set() and not report.limited:
-                    after = ("", "")
                     while not stop.is_set() and time.monotonic() >= paused_until:
-                        page = store.due_deliveries(
-                            ids, clock.now(), after=after, limit=PAGE, shard=shard
-                        )
-                        if not page:
+                        if budget is not None and budget <= 0:
+                            report.limited = "the hourly or daily sending limit is reached"
                             break
-                        after = (page[-1].digest_id, page[-1].email)
-                        for row in page:
-                            if budget is not None and budget <= 0:
-                                report.limited = "the hourly or daily sending limit is reached"
-                                break
-                            if stop.is_set() or time.monotonic() < paused_until:
-                                break
+                        size = claim_size if budget is None else min(claim_size, budget)
+                        claimed = store.claim_deliveries(
+                            ids, owner, clock.now(), limit=size, lease_seconds=lease_seconds
+                        )
+                        if not claimed:
+                            break
+                        ends = time.monotonic() + lease_seconds
+                        for row in claimed:
+                            held[(row.digest_id, row.email)] = ends
+                        for row in claimed:
                             in_flight += 1
                             idle.clear()
                             await queue.put(row)
                             if budget is not None:
                                 budget -= 1
-                        if report.limited:
-                            break
-                    # Every row handed out is settled before looking for retries.
+                    # Every row handed out is settled (or given back) before going on.
                     await idle.wait()
+                    await writer.flush()
+                    await give_back()
                     if stop.is_set() or report.limited:
                         break
                     if time.monotonic() < paused_until:
                         if not await pause(paused_until - time.monotonic()):
                             break
-                        continue  # a new pass: the rows left pending are due again
+                        continue  # a new pass: the rows given back are due again
                     unavailable = ""
-                    next_try = store.next_retry(ids, shard)
+                    # What is left: deferred rows not yet due, and rows leased by another
+                    # sender that may have died (claimable when its lease runs out).
+                    due = [store.next_retry(ids), store.next_lease_end(ids, clock.now(), owner)]
+                    next_try = min((d for d in due if d is not None), default=None)
                     if next_try is None:
                         break
                     if not await pause((next_try - clock.now()).total_seconds()):
@@ -266,11 +363,18 @@ async def run_deliveries(
                 # A fault (or a cancellation): nobody may wait on the queue any more.
                 for task in workers:
                     task.cancel()
+                await writer.close()
                 raise
             for _ in workers:
                 queue.put_nowait(None)  # idle here: the queue is empty
+            await writer.close()
+            await flusher
+        await give_back()
     except BaseExceptionGroup as group_error:
         raise _first_error(group_error) from None
+    finally:
+        writer.shutdown()
+        _LIVE_OWNERS.discard(owner)
     report.unavailable = unavailable
     return report
 

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from digest.store.content import ContentStore
+from digest.store.claims import ClaimStore, LeaseLost, Settle
+from digest.store.content import AddressMap, ContentStore, _matching, address_key
 from digest.store.delivery import DeliveryStore, DigestRecord, covered_sections
 from digest.store.records import (
     ArchivedDigest,
@@ -44,7 +45,7 @@ from digest.store.tables import (
 )
 
 
-class Store(ContentStore, DeliveryStore, ScheduleStore):
+class Store(ContentStore, DeliveryStore, ClaimStore, ScheduleStore):
     """Thin, typed access to the database. Every method is one short transaction."""
 
 
@@ -52,8 +53,16 @@ class WebStore(Store):
     """What the subscriber pages and the archive need beyond `Store`."""
 
     def subscriber(self, email: str) -> StoredSubscriber | None:
+        """The subscriber `email`, in any case of its letters (see `address_key`); the
+        address comes back as stored."""
         with self.begin() as conn:
             r = conn.execute(sa.select(subscribers).where(subscribers.c.email == email)).first()
+            if r is None:
+                forms = _matching(conn, subscribers.c.email, email)
+                if forms:
+                    r = conn.execute(
+                        sa.select(subscribers).where(subscribers.c.email == forms[0])
+                    ).first()
         if r is None:
             return None
         return StoredSubscriber(r.email, r.name, tuple(r.themes), r.language, r.status)
@@ -71,30 +80,35 @@ class WebStore(Store):
         if status not in ("active", "paused"):
             raise ValueError(status)
         with self.begin() as conn:
-            if conn.execute(
-                sa.select(suppressions.c.email).where(suppressions.c.email == email)
-            ).first():
+            if _matching(conn, suppressions.c.email, email):
+                return False
+            forms = _matching(conn, subscribers.c.email, email)
+            if not forms:
                 return False
             result = conn.execute(
                 subscribers.update()
-                .where(subscribers.c.email == email)
+                .where(subscribers.c.email.in_(forms))
                 .values(themes=list(themes), status=status, updated=datetime.now(UTC))
             )
         return bool(result.rowcount)
 
     def resubscribe(self, email: str) -> bool:
-        """Lift the subscriber's own unsubscribe (never a bounce or complaint)."""
+        """Lift the subscriber's own unsubscribe (never a bounce or complaint), in whatever
+        case it was recorded."""
         with self.begin() as conn:
-            result = conn.execute(
-                suppressions.delete().where(
-                    suppressions.c.email == email, suppressions.c.reason == "unsubscribed"
+            found = _matching(conn, suppressions.c.email, email)
+            reasons = {
+                r[0]
+                for r in conn.execute(
+                    sa.select(suppressions.c.reason).where(suppressions.c.email.in_(found))
                 )
-            )
-            if not result.rowcount:
+            }
+            if not found or reasons != {"unsubscribed"}:
                 return False
+            conn.execute(suppressions.delete().where(suppressions.c.email.in_(found)))
             conn.execute(
                 subscribers.update()
-                .where(subscribers.c.email == email)
+                .where(subscribers.c.email.in_(_matching(conn, subscribers.c.email, email)))
                 .values(status="active", updated=datetime.now(UTC))
             )
         return True
@@ -147,18 +161,22 @@ class WebStore(Store):
 
 __all__ = [
     "SHARDS",
+    "AddressMap",
     "ArchivedDigest",
     "DigestHistory",
     "DigestRecord",
     "DueDelivery",
+    "LeaseLost",
     "ScheduleRun",
     "SchedulerLock",
+    "Settle",
     "Store",
     "StoredDigest",
     "StoredSubscriber",
     "UTCDateTime",
     "WebStore",
     "_in_shard",
+    "address_key",
     "covered_sections",
     "deliveries",
     "digest_posts",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,13 +16,11 @@ from digest.models import ALL_SECTION
 from digest.store.base import StoreBase
 from digest.store.records import DigestHistory, DueDelivery, StoredDigest
 from digest.store.tables import (
-    _DEFER_SQL,
-    _MARK_SENT_SQL,
-    _SETTLE_SQL,
     SHARDS,
     UTCDateTime,
     _in_shard,
     deliveries,
+    digest_counts,
     digest_posts,
     digests,
     schedule_runs,
@@ -62,6 +59,26 @@ class DigestRecord:
     created: datetime | None = None
 
 
+STATUSES = ("pending", "sent", "deferred", "failed")
+
+
+def _recount(conn: Connection, digest_ids: sa.Select[Any]) -> None:
+    """Count these digests' rows again into their counters (after a bulk change)."""
+    for digest_id in [r[0] for r in conn.execute(digest_ids)]:
+        counts: dict[str, int] = dict(
+            conn.execute(
+                sa.select(deliveries.c.status, sa.func.count())
+                .where(deliveries.c.digest_id == digest_id)
+                .group_by(deliveries.c.status)
+            ).all()
+        )
+        conn.execute(
+            digest_counts.update()
+            .where(digest_counts.c.digest_id == digest_id)
+            .values({s: int(counts.get(s, 0)) for s in STATUSES})
+        )
+
+
 def _insert_digest(conn: Connection, r: DigestRecord, now: datetime) -> None:
     conn.execute(
         digests.insert().values(
@@ -86,7 +103,9 @@ def _insert_digest(conn: Connection, r: DigestRecord, now: datetime) -> None:
     # Every recipient's row is written, pending, before the first message goes out; in
     # chunks, so 100,000 recipients never sit in memory at once.
     chunk: list[dict[str, Any]] = []
+    total = 0
     for email, message_id in r.recipients:
+        total += 1
         chunk.append(
             {
                 "digest_id": r.digest_id,
@@ -104,6 +123,11 @@ def _insert_digest(conn: Connection, r: DigestRecord, now: datetime) -> None:
             chunk = []
     if chunk:
         conn.execute(deliveries.insert(), chunk)
+    conn.execute(
+        digest_counts.insert().values(
+            digest_id=r.digest_id, pending=total, sent=0, deferred=0, failed=0
+        )
+    )
 
 
 class DeliveryStore(StoreBase):
@@ -217,54 +241,38 @@ class DeliveryStore(StoreBase):
         *,
         attempt: bool = True,
     ) -> None:
-        """Record the server's answer for one recipient: one short transaction, committed
-        before the next message goes out. On the hot path of a send (once per message), so
-        it runs on a connection kept for that purpose, through the SQLite driver directly:
-        SQLAlchemy's per-statement work cost as much as SQLite's own.
-
-        `attempt=False` records a deferral that was not the recipient's attempt (the server
-        was down or throttling): it never counts against `max_attempts`."""
+        """Record an answer for one recipient, whoever holds its lease (a person's
+        correction, tests); senders settle their claimed rows with `settle_claimed`.
+        `attempt=False`: a deferral that does not count against `max_attempts`."""
         now = datetime.now(UTC)
-        params = {
-            "status": status,
-            "reply": reply,
-            "next_try": _stamp(next_try),
-            "updated": _stamp(now),
-            "digest_id": digest_id,
-            "email": email,
-        }
-        mark = status == "sent" and digest_id not in self._marked_sent
-        sql = _SETTLE_SQL if attempt else _DEFER_SQL
-        if self.engine.dialect.name != "sqlite":
-            # Another server (PostgreSQL): the same statements through SQLAlchemy, whose
-            # overhead is small beside a network round trip.
-            with self.begin() as conn:
-                conn.execute(sa.text(sql), params)
-                if mark:
-                    conn.execute(
-                        sa.text(_MARK_SENT_SQL), {"sent": _stamp(now), "digest_id": digest_id}
-                    )
-            if mark:
-                self._marked_sent.add(digest_id)
-            return
-        raw = self._settle_conn()
-        try:
-            raw.execute(sql, params)
-            if mark:
-                raw.execute(_MARK_SENT_SQL, {"sent": _stamp(now), "digest_id": digest_id})
-            raw.commit()
-            if mark:
-                self._marked_sent.add(digest_id)
-        except sqlite3.Error as exc:
-            raw.rollback()
-            raise StoreError(f"{self.engine.url}: {exc}") from None
-
-    def _settle_conn(self) -> sqlite3.Connection:
-        if self._settle is None:
-            self._settle = self.engine.connect()
-        raw = self._settle.connection.driver_connection
-        assert isinstance(raw, sqlite3.Connection)
-        return raw
+        key = sa.and_(deliveries.c.digest_id == digest_id, deliveries.c.email == email)
+        with self.begin() as conn:
+            was = conn.execute(sa.select(deliveries.c.status).where(key)).scalar()
+            if was is None:
+                return
+            values: dict[str, Any] = {
+                "status": status,
+                "reply": reply,
+                "next_try": next_try,
+                "updated": now,
+                "lease_owner": None,
+                "lease_until": None,
+            }
+            if attempt:
+                values["attempts"] = deliveries.c.attempts + 1
+            conn.execute(deliveries.update().where(key).values(**values))
+            if was != status:
+                conn.execute(
+                    digest_counts.update()
+                    .where(digest_counts.c.digest_id == digest_id)
+                    .values({was: digest_counts.c[was] - 1, status: digest_counts.c[status] + 1})
+                )
+            if status == "sent":
+                conn.execute(
+                    digests.update()
+                    .where(digests.c.id == digest_id, digests.c.sent.is_(None))
+                    .values(sent=now)
+                )
 
     def due_deliveries(
         self,
@@ -366,6 +374,8 @@ class DeliveryStore(StoreBase):
                         reply="requeued: " + deliveries.c.reply)
             )  # fmt: skip
             kept = conn.execute(sa.select(sa.func.count()).where(failed)).scalar_one()
+            if result.rowcount:
+                _recount(conn, sa.select(digests.c.id).where(digests.c.edition == edition))
         return int(result.rowcount), int(kept)
 
     def sent_since(self, since: datetime) -> int:
@@ -398,11 +408,17 @@ class DeliveryStore(StoreBase):
             return [(r[0], r[1], r[2]) for r in rows]
 
     def delivery_counts(self, edition: str | None = None) -> dict[str, int]:
-        query = sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
+        """Rows per status (of one edition, or of all), from the per-digest counters kept as
+        rows settle: one row per digest is read, not one per recipient."""
+        columns = [sa.func.sum(digest_counts.c[s]) for s in STATUSES]
+        query = sa.select(*columns)
         if edition:
-            query = query.select_from(deliveries.join(digests)).where(digests.c.edition == edition)
+            query = query.select_from(digest_counts.join(digests)).where(
+                digests.c.edition == edition
+            )
         with self.begin() as conn:
-            return {status: int(n) for status, n in conn.execute(query)}
+            row = conn.execute(query).one()
+        return {s: int(n) for s, n in zip(STATUSES, row, strict=True) if n}
 
     def deliveries_for(self, email: str) -> list[dict[str, Any]]:
         with self.begin() as conn:

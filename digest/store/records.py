@@ -37,6 +37,7 @@ class DueDelivery:
     attempts: int
     name: str
     suppressed: str | None
+    status: str = "pending"  # when it was claimed: pending or deferred
 
 
 @dataclass(frozen=True)

@@ -146,9 +146,44 @@ deliveries = sa.Table(
     sa.Column("reply", sa.Text, nullable=False, default=""),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_try", UTCDateTime),  # deferred: not before this time
-    sa.Column("shard", sa.Integer, nullable=False, default=0),  # crc32(email) % 1024: workers
+    sa.Column("shard", sa.Integer, nullable=False, default=0),  # crc32(email) % 1024 (unused)
     sa.Column("updated", UTCDateTime, nullable=False),
+    # The sender that claimed the row, until when: only it may settle the row, and an expired
+    # lease (its sender died or froze) is claimed again by another, exactly once.
+    sa.Column("lease_owner", sa.String),
+    sa.Column("lease_until", UTCDateTime),
     sa.Index("deliveries_status", "status", "next_try"),
+    # Rows still to send, in keyset order per digest: a claim reads only these, however many
+    # rows of the edition are settled already.
+    sa.Index(
+        "deliveries_due",
+        "digest_id",
+        "email",
+        sqlite_where=sa.text("status IN ('pending', 'deferred')"),
+        postgresql_where=sa.text("status IN ('pending', 'deferred')"),
+    ),
+    # Hourly and daily limits count the last hour's or day's sent rows only.
+    sa.Index("deliveries_sent", "status", "updated"),
+)
+
+# Per digest, what its delivery rows add up to: kept in the settle transaction, so progress
+# and `digest status` read one row instead of counting a million.
+digest_counts = sa.Table(
+    "digest_counts",
+    metadata,
+    sa.Column("digest_id", sa.ForeignKey("digests.id"), primary_key=True),
+    sa.Column("pending", sa.Integer, nullable=False, default=0),
+    sa.Column("sent", sa.Integer, nullable=False, default=0),
+    sa.Column("deferred", sa.Integer, nullable=False, default=0),
+    sa.Column("failed", sa.Integer, nullable=False, default=0),
+)
+
+# Values the whole installation shares, whatever host reads them (the link secret).
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
 )
 
 # -- scheduling: run keys and the one-scheduler-per-database lock (digest.scheduling) ----------
@@ -195,21 +230,6 @@ scheduler_lock = sa.Table(
     sa.Column("started", UTCDateTime, nullable=False),
     sa.Column("heartbeat", UTCDateTime, nullable=False),
 )
-
-
-# Run through the SQLite driver itself (see `DeliveryStore.settle_delivery`).
-_SETTLE_SQL = (
-    "UPDATE deliveries SET status = :status, reply = :reply, attempts = attempts + 1,"
-    " next_try = :next_try, updated = :updated"
-    " WHERE digest_id = :digest_id AND email = :email"
-)
-# A deferral that is not the recipient's attempt (the server was unavailable).
-_DEFER_SQL = (
-    "UPDATE deliveries SET status = :status, reply = :reply,"
-    " next_try = :next_try, updated = :updated"
-    " WHERE digest_id = :digest_id AND email = :email"
-)
-_MARK_SENT_SQL = "UPDATE digests SET sent = :sent WHERE id = :digest_id AND sent IS NULL"
 
 
 SHARDS = 1024
