@@ -392,6 +392,29 @@ def stop_on_signals() -> Iterator[StopSignal]:
             signal.signal(signum, old)
 
 
+def run_worker(state: Context, poll_seconds: float = 5.0) -> None:
+    """`digest send --worker`: deliver what any edition has due, then look again, until a
+    stop signal. Claims keep workers on many machines from sending a row twice."""
+    from digest.sending import SendRequest
+    from digest.sending import run_send as send_now
+
+    reporter = CLIReporter()
+    with stop_on_signals() as stop:
+        click.echo("delivering editions in progress; SIGTERM or Ctrl-C to stop", err=True)
+        while not stop.is_set():
+            if state.store.unfinished_editions():
+                try:
+                    send_now(
+                        state.config, state.store, SendRequest(resume_only=True), reporter,
+                        now=datetime.now(UTC), stop=stop,
+                    )  # fmt: skip
+                except DeliveryIncomplete as exc:
+                    if stop.is_set():
+                        raise
+                    click.echo(f"warning: {exc}", err=True)  # a busy server: look again
+            stop.wait(poll_seconds)
+
+
 def run_send(
     state: Context,
     *,
@@ -413,6 +436,12 @@ def run_send(
 @click.option("--dry-run", is_flag=True, help="Compose everything, send nothing.")
 @click.option("--resume", is_flag=True, help="Only finish earlier sends (pending, due retries).")
 @click.option(
+    "--worker",
+    is_flag=True,
+    help="Keep delivering: join every edition in progress, from any machine, until stopped "
+    "(SIGTERM or Ctrl-C). Plans nothing.",
+)
+@click.option(
     "--retry-failed",
     "retry_failed",
     is_flag=True,
@@ -427,6 +456,7 @@ def send(
     to: str | None,
     dry_run: bool,
     resume: bool,
+    worker: bool,
     retry_failed: bool,
     edition: str | None,
 ) -> None:
@@ -434,8 +464,11 @@ def send(
     from digest.sending import SendRequest
     from digest.subscribers import normalize_address
 
-    if resume and (to or dry_run or theme):
-        raise click.UsageError("--resume takes no --to, --dry-run or --theme")
+    if (resume or worker) and (to or dry_run or theme):
+        raise click.UsageError("--resume and --worker take no --to, --dry-run or --theme")
+    if worker:
+        run_worker(state)
+        return
     if retry_failed and (to or dry_run or theme or resume):
         raise click.UsageError("--retry-failed takes only --edition")
     if edition is not None and not retry_failed:

@@ -155,7 +155,7 @@ async def deliver_recorded(
 def lease_seconds(config: Config) -> float:
     """How long a sender holds the rows it claims: long enough for its queue to drain at a
     slow server's pace, short enough that a dead sender's rows come back soon."""
-    return max(60.0, 4 * config.smtp.timeout)
+    return config.delivery.lease_seconds or max(60.0, 4 * config.smtp.timeout)
 
 
 async def send_test_copies(

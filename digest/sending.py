@@ -6,19 +6,20 @@ Every way a send can end is one of:
 
 - done: every recipient settled (sent, or failed for a reason of their own);
 - `DeliveryIncomplete` (exit code 75): the server was unavailable longer than the run waits,
-  the process was asked to stop (SIGTERM, Ctrl-C) or lost the send lock; every message is
-  recorded or still pending, and `digest send --resume` finishes the edition;
+  the process was asked to stop (SIGTERM, Ctrl-C), lost the send lock while planning, or lost
+  its lease on rows it held (another sender took them over); every message is recorded or
+  still pending, and `digest send --resume` (from any machine) finishes the edition;
 - `DeliveryError`: messages were handed to the server and none was accepted, a result could
   not be recorded (the store failed), or a worker failed; nothing is lost either.
 
-The send lock is released on every one of these paths.
+The send lock is held only while planning and recording, and released on every path.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -82,10 +83,16 @@ def run_send(
         reporter.info("nothing to resume: every recipient of every digest is settled")
         return
     test_only = request.to is not None or request.dry_run
-    # The send lock from planning to the last message: another process (a scheduled run, a
-    # second `digest send`) can neither take the same due rows nor plan the same posts into
-    # a second issue meanwhile. Test copies and dry runs record nothing and need no lock.
-    with nullcontext() if test_only else sending(store, stop=stop):
+    plans = not test_only and not request.resume_only and request.retry_failed is None
+    with ExitStack() as stack:
+        # The send (planning) lock while this send plans and records its edition: another
+        # process can never plan the same posts into a second issue. Delivery needs no lock:
+        # rows are claimed (digest.store.claims), so any number of processes, a resume or
+        # `digest send --resume` on another machine, deliver together. Test copies, dry runs,
+        # resumes and retries plan nothing and need no lock.
+        planning = stack.enter_context(ExitStack())
+        if plans:
+            planning.enter_context(sending(store, stop=stop))
         factory = MessageFactory(config)
         if request.retry_failed is not None:
             requeued, kept = store.requeue_failed(request.retry_failed)
@@ -132,20 +139,19 @@ def run_send(
                 exit_code=stop.exit_code(),
             )
 
-        with smtp_endpoint(config) as (host, port):
-            at = where(config, host, port)
-            test_report = asyncio.run(
-                _connect_and_test(config, factory, request, edition, host, port)
-            )
-            if test_report is not None:
-                _report(reporter, "test copy", test_report, at)
-                if test_report.sent == 0:
-                    raise DeliveryError("no message was accepted")
-                return
-            if edition is not None:
-                record_editions([edition], factory, store)
-            jobs = [*unfinished, *([edition.id] if edition is not None else [])]
-            _deliver(config, store, reporter, jobs, edition, host, port, at, stop)
+        host, port = stack.enter_context(smtp_endpoint(config))
+        at = where(config, host, port)
+        test_report = asyncio.run(_connect_and_test(config, factory, request, edition, host, port))
+        if test_report is not None:
+            _report(reporter, "test copy", test_report, at)
+            if test_report.sent == 0:
+                raise DeliveryError("no message was accepted")
+            return
+        if edition is not None:
+            record_editions([edition], factory, store)
+        planning.close()  # recorded: the lock goes, delivery is by claims
+        jobs = [*unfinished, *([edition.id] if edition is not None else [])]
+        _deliver(config, store, reporter, jobs, edition, host, port, at, stop)
 
 
 async def _connect_and_test(

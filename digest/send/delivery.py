@@ -116,23 +116,29 @@ RecipientFn = Callable[[str, str], Recipient]
 
 class SettleWriter:
     """Records outcomes of claimed rows off the event loop, in group commits: while one
-    transaction is written, the next outcomes gather for the following one. So a send is
-    not held up by the database, and a message accepted by the server waits at most one
-    commit for its record (a crash then resends only those: they were in flight)."""
+    transaction is written, the outcomes of the other connections gather for the next one.
+    A connection waits for its outcome's commit before it takes its next message, so at any
+    moment each connection has at most one accepted message not yet recorded: a crash resends
+    at most one message per connection."""
 
     def __init__(self, store: Store, owner: str) -> None:
         self.store = store
         self.owner = owner
         self.buffer: list[Settle] = []
+        self.waiters: list[asyncio.Future[None]] = []
         self.ready = asyncio.Event()
         self.lock = asyncio.Lock()
         self.closed = False
         # One thread, always the same: a store connection stays in the thread that made it.
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="digest-settle")
 
-    def add(self, result: Settle) -> None:
+    def add(self, result: Settle) -> asyncio.Future[None]:
+        """Queue `result`; the future is done when it is committed (or its write failed)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.buffer.append(result)
+        self.waiters.append(done)
         self.ready.set()
+        return done
 
     async def flush(self) -> None:
         """Write what has gathered; returns once every outcome added so far is recorded
@@ -143,16 +149,26 @@ class SettleWriter:
     async def _write(self) -> None:
         while self.buffer:
             batch, self.buffer = self.buffer, []
+            waiters, self.waiters = self.waiters, []
             self.ready.clear()
             loop = asyncio.get_running_loop()
-            refused = await loop.run_in_executor(
-                self.executor, self.store.settle_claimed, self.owner, batch
-            )
-            if refused:
-                raise LeaseLost(
-                    f"{len(refused)} recipient(s) were taken over by another sender (this one "
-                    "held them past its lease); stopping so that nobody gets two copies"
+            try:
+                refused = await loop.run_in_executor(
+                    self.executor, self.store.settle_claimed, self.owner, batch
                 )
+                if refused:
+                    raise LeaseLost(
+                        f"{len(refused)} recipient(s) were taken over by another sender (this "
+                        "one held them past its lease); stopping so that nobody gets two copies"
+                    )
+            except BaseException:
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.cancel()  # their connections stop; the error is raised here
+                raise
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def run(self) -> None:
         """Write batches until closed, then the last one."""
@@ -219,7 +235,7 @@ async def run_deliveries(
     # sender that froze never sends what another sender has reclaimed meanwhile.
     margin = lease_seconds / 3
 
-    def settle(row: DueDelivery, outcome: Outcome) -> None:
+    async def settle(row: DueDelivery, outcome: Outcome) -> None:
         status, reply, next_try = outcome.status, outcome.reply, None
         if status == "deferred":
             attempt = row.attempts + 1
@@ -228,8 +244,9 @@ async def run_deliveries(
                 status, reply = "failed", f"gave up after {attempt} attempt(s): {reply}"
             else:
                 next_try = clock.now() + timedelta(seconds=backoff(attempt, config, rng))
+        recorded = writer.add(Settle(row.digest_id, row.email, row.status, status, reply, next_try))
+        await recorded
         held.pop((row.digest_id, row.email), None)
-        writer.add(Settle(row.digest_id, row.email, row.status, status, reply, next_try))
         # A mailbox that does not exist never gets another digest.
         hard = outcome.stage == "rcpt" and reply[:3] in HARD_BOUNCE_CODES
         if outcome.status == "failed" and hard:
@@ -243,12 +260,12 @@ async def run_deliveries(
         if stop.is_set():
             return  # its lease is given back below
         if row.suppressed:
-            settle(row, Outcome("failed", f"not sent: address suppressed ({row.suppressed})"))
+            await settle(row, Outcome("failed", f"not sent: address suppressed ({row.suppressed})"))
             return
         try:
             envelope = templates[row.digest_id].build(recipient(row.email, row.name))
         except ValueError as exc:
-            settle(row, Outcome("failed", f"not sent: {exc}"))
+            await settle(row, Outcome("failed", f"not sent: {exc}"))
             return
         if config.verp:
             # A per-recipient envelope sender: a bounce names its recipient by its address.
@@ -272,7 +289,7 @@ async def run_deliveries(
             paused_until = max(paused_until, time.monotonic() + max(outcome.retry_after, 0.05))
             unavailable = outcome.reply
             return
-        settle(row, outcome)
+        await settle(row, outcome)
 
     queue: asyncio.Queue[DueDelivery | None] = asyncio.Queue(maxsize=concurrency * 4)
     in_flight = 0

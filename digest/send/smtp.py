@@ -2,8 +2,9 @@
 
 A 2xx reply is `sent`, 4xx `deferred`, 5xx `failed`. A dropped connection or a timeout means
 the message's fate is unknown: the connection is discarded (never reused after a timeout),
-the message is retried once on a fresh connection and otherwise left `deferred`, so a later
-run retries it rather than dropping it.
+the message is retried once on a fresh connection if it was not yet written (an idle
+connection the server had closed) and otherwise left `deferred`, so a later run retries it
+rather than dropping it; never sent twice in a row when the server may already have it.
 
 A server that cannot take mail at all (no connection, a 421 greeting or reply) opens the
 sender's circuit breaker: every `send` answers "unavailable" at once, without touching the
@@ -36,6 +37,10 @@ _BAD_ADDRESS = re.compile(r"[\x00-\x20<>\x7f]")
 
 class _NotSendable(Exception):
     """This envelope cannot go to this server as it is: failed, not retried."""
+
+
+class _FateUnknown(Exception):
+    """The connection failed after the message was written: the server may have taken it."""
 
 
 def wire_data(message: bytes, *, crlf: bool = False) -> bytes:
@@ -222,6 +227,11 @@ class SMTPSender:
                         return self._trip(str(exc))
                 try:
                     reply = await self._transaction(client, envelope)
+                except _FateUnknown as exc:
+                    # Never sent again at once: the server may have it. Deferred (a later
+                    # try counts as an attempt), like any lost connection.
+                    self._discard(client)
+                    return Outcome("deferred", f"connection lost after the message was sent: {exc}")
                 except _NotSendable as exc:
                     self._idle.put_nowait(client)  # still connected, and nothing was sent on it
                     return Outcome("failed", str(exc))
@@ -293,7 +303,10 @@ class SMTPSender:
         if protocol is None:
             raise aiosmtplib.SMTPServerDisconnected("Connection lost")
         protocol.write(payload)
-        reply = await protocol.read_response(timeout=self.timeout)
+        try:
+            reply = await protocol.read_response(timeout=self.timeout)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise _FateUnknown(str(exc) or type(exc).__name__) from None
         if reply.code != 250:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
         return reply

@@ -1,0 +1,132 @@
+"""Many senders, one edition: rows are claimed, so two senders never send a row twice; a
+sender that froze past its lease finds its rows taken over and stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from digest.config import load_config
+from digest.store import Store
+
+from .test_delivery import FaultHandler, counts, fault_server, setup  # noqa: F401
+
+ENV = {**os.environ, "DIGEST_TEST_SECRET": "test-secret"}
+
+
+def digest(config: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "--config", str(config), *args],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def record_only(config: Path) -> None:
+    """Plan and record an edition whose rows all stay pending: a send to a server that is
+    not there yet (rows recorded, then the run stops at once)."""
+    store = Store.from_config(load_config(config).store)
+    try:
+        from datetime import UTC, datetime
+
+        from digest.outbox import MessageFactory, record_edition
+        from digest.pipeline import plan_edition
+
+        cfg = load_config(config)
+        from digest.subscribers import sync_list_files
+
+        sync_list_files(cfg, store)
+        edition = plan_edition(cfg, store, now=datetime.now(UTC))
+        record_edition(edition, MessageFactory(cfg), store)
+    finally:
+        store.close()
+
+
+def wait_for(predicate, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_two_senders_share_one_edition_and_never_send_a_row_twice(
+    tmp_path: Path, fault_server: tuple[FaultHandler, int]
+) -> None:
+    handler, port = fault_server
+    handler.data_delay = 0.01
+    config, emails = setup(tmp_path, port, 300)
+    record_only(config)
+    first, second = digest(config, "send", "--resume"), digest(config, "send", "--resume")
+    outputs = [p.communicate(timeout=180)[0] for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    got = Counter(handler.received)
+    assert set(got) == set(emails)
+    assert max(got.values()) == 1  # nobody twice
+    # Both took part (each sent some), and the counters add up.
+    sent_by = [int(o.split(" message(s) sent")[0].rsplit(" ", 1)[-1]) for o in outputs]
+    assert all(n > 0 for n in sent_by) and sum(sent_by) == 300, outputs
+    assert counts(config) == {"sent": 300}
+
+
+def test_a_sender_that_froze_past_its_lease_stops_when_it_wakes(
+    tmp_path: Path, fault_server: tuple[FaultHandler, int]
+) -> None:
+    handler, port = fault_server
+    handler.data_delay = 0.05
+    handler.arrive_after = 10
+    config, emails = setup(
+        tmp_path, port, 120, extra="[delivery]\nlease_seconds = 3\nwait_for_retries_seconds = 30\n"
+    )
+    record_only(config)
+    frozen = digest(config, "send", "--resume")
+    try:
+        assert handler.arrived.wait(timeout=120)
+        os.kill(frozen.pid, signal.SIGSTOP)  # and its worker: the whole group freezes
+        for child in _children(frozen.pid):
+            os.kill(child, signal.SIGSTOP)
+        at_freeze = len(handler.received)
+        time.sleep(3.5)  # its leases run out
+        other = digest(config, "send", "--resume")
+        out = other.communicate(timeout=180)[0]
+        assert other.returncode == 0, out
+    finally:
+        for child in _children(frozen.pid):
+            os.kill(child, signal.SIGCONT)
+        os.kill(frozen.pid, signal.SIGCONT)
+    woke = frozen.communicate(timeout=120)[0]
+    # It learns its rows were taken over and stops, in one line, exit 75.
+    assert frozen.returncode == 75, woke
+    assert "taken over" in woke or "leases ran out" in woke, woke
+    got = Counter(handler.received)
+    assert set(got) == set(emails)
+    # At most the messages in flight at the freeze (3 connections) went twice.
+    assert sum(n - 1 for n in got.values()) <= 3, (at_freeze, got.most_common(5))
+    assert counts(config) == {"sent": 120}
+    store = Store.from_config(load_config(config).store)
+    try:
+        with store.engine.connect() as conn:
+            leased = conn.execute(
+                sa.text("SELECT count(*) FROM deliveries WHERE lease_owner IS NOT NULL")
+            ).scalar()
+    finally:
+        store.close()
+    assert leased == 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        out = subprocess.run(
+            ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
+        ).stdout
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in out.split()]
