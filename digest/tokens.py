@@ -2,7 +2,8 @@
 
 A token binds one purpose to one address with an HMAC-SHA256 over both, so it cannot be forged
 or moved to another address. The secret comes from the environment variable named in the
-config; without it, a random secret is created once in a file beside the store (mode 0600).
+config; without it, a random secret is created once: in the store's `settings` table when the
+store is a shared database (`store.url`), else in a file beside the SQLite store (mode 0600).
 """
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ def load_secret(config: Config) -> bytes:
     value = os.environ.get(env, "")
     if value:
         return value.encode()
+    if config.store.url:
+        # A shared store (PostgreSQL): the secret lives in it, so every host that sends or
+        # serves the pages signs and checks links with the same one.
+        from digest.store import Store
+
+        store = Store.from_config(config.store)
+        try:
+            return store.shared_setting("link_secret", lambda: secrets.token_urlsafe(32)).encode()
+        finally:
+            store.close()
     path = config.store.path.with_name(config.store.path.name + ".secret")
     for _attempt in range(3):
         secret = _read_secret(path, env)
@@ -135,11 +146,19 @@ def make_token(secret: bytes, purpose: str, email: str) -> str:
 
 
 def read_token(secret: bytes, purpose: str, token: str) -> str | None:
-    """The address a token was made for, or None when it is forged, tampered or mistyped."""
-    try:
-        encoded, _mac = token.split(".", 1)
-        email = _unb64(encoded).decode()
-    except (ValueError, UnicodeDecodeError):
+    """The address a token was made for, or None when it is forged, tampered or mistyped.
+
+    Whatever a visitor puts in a link (non-ASCII, a stray dot, bad base64, no address) is
+    just a token that does not verify: never an exception."""
+    if purpose not in PURPOSES or not token.isascii():
         return None
-    expected = make_token(secret, purpose, email)
-    return email if hmac.compare_digest(expected, token) else None
+    encoded, dot, _mac = token.partition(".")
+    if not dot or not encoded:
+        return None
+    try:
+        email = _unb64(encoded).decode("utf-8")
+        expected = make_token(secret, purpose, email)
+    except (ValueError, UnicodeError):  # binascii.Error is a ValueError
+        return None
+    # Both sides are ASCII bytes here: compare_digest refuses non-ASCII str.
+    return email if hmac.compare_digest(expected.encode(), token.encode()) else None

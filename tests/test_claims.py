@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from digest.config import load_config
@@ -59,7 +60,8 @@ def wait_for(predicate, seconds: float) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_two_senders_share_one_edition_and_never_send_a_row_twice(
-    tmp_path: Path, fault_server: tuple[FaultHandler, int]
+    tmp_path: Path,
+    fault_server: tuple[FaultHandler, int],  # noqa: F811 (the fixture of test_delivery)
 ) -> None:
     handler, port = fault_server
     handler.data_delay = 0.01
@@ -78,7 +80,8 @@ def test_two_senders_share_one_edition_and_never_send_a_row_twice(
 
 
 def test_a_sender_that_froze_past_its_lease_stops_when_it_wakes(
-    tmp_path: Path, fault_server: tuple[FaultHandler, int]
+    tmp_path: Path,
+    fault_server: tuple[FaultHandler, int],  # noqa: F811 (the fixture of test_delivery)
 ) -> None:
     handler, port = fault_server
     handler.data_delay = 0.05
@@ -130,3 +133,23 @@ def _children(pid: int) -> list[int]:
     except FileNotFoundError:
         return []
     return [int(p) for p in out.split()]
+
+
+def test_a_shared_store_gives_every_host_the_same_link_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.tokens import load_secret
+
+    from .conftest import store_url, write_config
+
+    if not store_url():
+        pytest.skip("a SQLite store keeps its secret in a file beside it (test_store_files)")
+    monkeypatch.delenv("DIGEST_TEST_SECRET", raising=False)
+    hosts = [tmp_path / "a", tmp_path / "b"]
+    secrets = []
+    for folder in hosts:
+        folder.mkdir()
+        config = load_config(write_config(folder))
+        secrets.append(load_secret(config))
+        assert not list(folder.rglob("*.secret"))  # nothing on the host's disk
+    assert secrets[0] == secrets[1] and len(secrets[0]) >= 32

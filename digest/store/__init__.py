@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from digest.store.claims import ClaimStore, LeaseLost, Settle
+from digest.store.claims import ClaimStore, LeaseLost, SettingsStore, Settle
 from digest.store.content import AddressMap, ContentStore, _matching, address_key
 from digest.store.delivery import DeliveryStore, DigestRecord, covered_sections
 from digest.store.records import (
@@ -45,7 +45,7 @@ from digest.store.tables import (
 )
 
 
-class Store(ContentStore, DeliveryStore, ClaimStore, ScheduleStore):
+class Store(ContentStore, DeliveryStore, ClaimStore, SettingsStore, ScheduleStore):
     """Thin, typed access to the database. Every method is one short transaction."""
 
 

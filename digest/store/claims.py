@@ -26,6 +26,7 @@ from digest.store.tables import (
     deliveries,
     digest_counts,
     digests,
+    settings,
     subscribers,
     suppressions,
 )
@@ -254,3 +255,25 @@ class ClaimStore(StoreBase):
                 )
             ).one()
         return {s: int(n or 0) for s, n in zip(STATUSES, rows, strict=True)}
+
+
+class SettingsStore(StoreBase):
+    def shared_setting(self, name: str, make: Callable[[], str]) -> str:
+        """The installation-wide value `name`, made by `make` the first time. Two hosts that
+        race both read the one that was written first."""
+        with self.begin() as conn:
+            found = conn.execute(sa.select(settings.c.value).where(settings.c.name == name))
+            value = found.scalar()
+        if value is not None:
+            return str(value)
+        try:
+            with self.begin() as conn:
+                conn.execute(settings.insert().values(name=name, value=make()))
+        except sa.exc.IntegrityError:
+            pass  # another host wrote it first
+        with self.begin() as conn:
+            return str(
+                conn.execute(
+                    sa.select(settings.c.value).where(settings.c.name == name)
+                ).scalar_one()
+            )
