@@ -221,10 +221,6 @@ async def run_deliveries(
     # Limits are shared by the worker processes: each takes its part.
     limiter = RateLimiter(config.rate_per_second / workers_total)
     ids = sorted(templates)
-    now = clock.now()
-    budget = _budget(store, config, now)
-    if budget is not None and shard:
-        budget = budget // workers_total + (1 if shard[0] < budget % workers_total else 0)
     owner = process_token()
     _LIVE_OWNERS.add(owner)
     writer = SettleWriter(store, owner)
@@ -339,6 +335,12 @@ async def run_deliveries(
             try:
                 while not stop.is_set() and not report.limited:
                     while not stop.is_set() and time.monotonic() >= paused_until:
+                        # The hourly and daily limits, counted from the store before every
+                        # claim: they hold across every process that sends (the rows this
+                        # one holds count as spent).
+                        budget = _budget(store, config, clock.now())
+                        if budget is not None:
+                            budget -= len(held)
                         if budget is not None and budget <= 0:
                             report.limited = "the hourly or daily sending limit is reached"
                             break
@@ -355,8 +357,6 @@ async def run_deliveries(
                             in_flight += 1
                             idle.clear()
                             await queue.put(row)
-                            if budget is not None:
-                                budget -= 1
                     # Every row handed out is settled (or given back) before going on.
                     await idle.wait()
                     await writer.flush()
