@@ -370,11 +370,18 @@ async def run_deliveries(
                     unavailable = ""
                     # What is left: deferred rows not yet due, and rows leased by another
                     # sender that may have died (claimable when its lease runs out).
-                    due = [store.next_retry(ids), store.next_lease_end(ids, clock.now(), owner)]
-                    next_try = min((d for d in due if d is not None), default=None)
-                    if next_try is None:
+                    retry = store.next_retry(ids)
+                    lease_end = store.next_lease_end(ids, clock.now(), owner)
+                    due = [d for d in (retry, lease_end) if d is not None]
+                    if not due:
                         break
-                    if not await pause((next_try - clock.now()).total_seconds()):
+                    wait = (min(due) - clock.now()).total_seconds()
+                    if lease_end is not None:
+                        # Another sender holds rows: it may finish them long before its lease
+                        # ends (a sibling process), or be dead (another host): look again
+                        # every second rather than sleeping until the lease ends.
+                        wait = min(wait, 1.0)
+                    if not await pause(wait):
                         break
             except BaseException:
                 # A fault (or a cancellation): nobody may wait on the queue any more.
