@@ -240,9 +240,10 @@ async def run_deliveries(
                 status, reply = "failed", f"gave up after {attempt} attempt(s): {reply}"
             else:
                 next_try = clock.now() + timedelta(seconds=backoff(attempt, config, rng))
-        recorded = writer.add(Settle(row.digest_id, row.email, row.status, status, reply, next_try))
-        await recorded
+        # Not held any more once its outcome is queued: the settle ends its lease, and a row
+        # deferred for a moment may be claimed again before this commit returns.
         held.pop((row.digest_id, row.email), None)
+        await writer.add(Settle(row.digest_id, row.email, row.status, status, reply, next_try))
         # A mailbox that does not exist never gets another digest.
         hard = outcome.stage == "rcpt" and reply[:3] in HARD_BOUNCE_CODES
         if outcome.status == "failed" and hard:
