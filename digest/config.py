@@ -85,6 +85,9 @@ class DeliveryConfig:
     rate_per_second: float = 0.0  # 0 = unlimited
     rate_per_hour: int = 0
     rate_per_day: int = 0  # reached mid-send: the rest stays pending for the next run
+    # How long a sender holds the rows it claims; 0: max(60, 4 x smtp.timeout). A sender that
+    # dies (or freezes) gives its rows back to the others after this long.
+    lease_seconds: float = 0.0
     processes: int = 1  # worker processes that send; smtp.concurrency is shared among them
     verp: bool = False  # envelope sender local+user=domain@sender-domain, for bounce matching
     dkim_selector: str = ""
@@ -109,6 +112,9 @@ class SourceConfig:
     full_text: str = "auto"  # auto: fetch the article when the item is short | always | never
     full_text_min_chars: int = 500  # "auto": items with less text than this are teasers
     max_articles: int = 30  # article pages fetched per ingest (full text, page sources)
+    # More hosts this source may fetch from (each with its subdomains); by default a source's
+    # fetches stay on its own site (digest.sources.fetch).
+    allow_hosts: tuple[str, ...] = ()
     link_pattern: str = ""  # page sources: regex an article link must match ("" = heuristic)
     mark_old_seen: bool = False  # first ingest: posts older than the lookback are "seen"
 
@@ -336,8 +342,110 @@ def _check_zone(name: str, where: str, path: Path) -> None:
         raise ConfigError(f"{path}: {where!r}: unknown timezone {name!r}") from None
 
 
+# The sane range of every number in the config: (low, high), both included. A value outside
+# it (a typo, `inf`, `1e9`, `10**12`) is refused at load with the key, never a run that hangs
+# or a traceback later. Timeouts are finite; a number not listed here only has to be finite
+# and within +-1e9.
+MAX_TIMEOUT = 600.0  # seconds: any one network wait
+MAX_PORT = 65535
+NUMBER_RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("SMTPConfig", "port"): (0, MAX_PORT),
+    ("SMTPConfig", "timeout"): (0.001, MAX_TIMEOUT),
+    ("SMTPConfig", "concurrency"): (1, 100),
+    ("DeliveryConfig", "max_attempts"): (1, 100),
+    ("DeliveryConfig", "max_age_hours"): (0.001, 24 * 366),
+    ("DeliveryConfig", "retry_base_seconds"): (0, 86400),
+    ("DeliveryConfig", "retry_max_seconds"): (0, 7 * 86400),
+    ("DeliveryConfig", "wait_for_retries_seconds"): (0, 86400),
+    ("DeliveryConfig", "rate_per_second"): (0, 100_000),
+    ("DeliveryConfig", "rate_per_hour"): (0, 1_000_000_000),
+    ("DeliveryConfig", "rate_per_day"): (0, 1_000_000_000),
+    ("DeliveryConfig", "processes"): (1, 64),
+    ("DeliveryConfig", "lease_seconds"): (0, 86400),  # 0: derived from smtp.timeout
+    ("SourceConfig", "poll_minutes"): (0, 366 * 24 * 60),
+    ("SourceConfig", "timeout"): (0.001, MAX_TIMEOUT),
+    ("SourceConfig", "connect_timeout"): (0.001, MAX_TIMEOUT),
+    ("SourceConfig", "max_bytes"): (1024, 1 << 30),
+    ("SourceConfig", "retries"): (0, 10),
+    ("SourceConfig", "full_text_min_chars"): (0, 1_000_000),
+    ("SourceConfig", "max_articles"): (0, 10_000),
+    ("ThemeConfig", "threshold"): (0, 1_000_000),
+    ("ScheduleConfig", "min_posts"): (1, 10_000),
+    ("ScheduleConfig", "misfire_grace_minutes"): (1, 366 * 24 * 60),
+    ("ScheduleConfig", "retry_minutes"): (0, 366 * 24 * 60),
+    ("SummaryConfig", "sentences"): (1, 100),
+    ("SummaryConfig", "max_chars"): (20, 1_000_000),
+    ("SelectionConfig", "lookback_days"): (1, 3650),
+    ("SelectionConfig", "max_posts"): (1, 10_000),
+    ("WebConfig", "preview_port"): (0, MAX_PORT),
+    ("WebConfig", "listen_port"): (0, MAX_PORT),
+    ("WebConfig", "max_body_bytes"): (0, 16 << 20),
+}
+OTHER_NUMBERS = (-1e9, 1e9)
+
+
+def _number_text(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _check_numbers(obj: Any, where: str, p: Path) -> None:
+    """Every int and float in `obj` (a config dataclass, its nested sections and lists)
+    within its range (NUMBER_RANGES), finite; else a ConfigError naming the key."""
+    import math
+
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        name = _join(where, f.name)
+        if isinstance(value, tuple):
+            for i, item in enumerate(value):
+                if is_dataclass(item):
+                    _check_numbers(item, f"{name}[{i}]", p)
+            continue
+        if is_dataclass(value):
+            _check_numbers(value, name, p)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        low, high = NUMBER_RANGES.get((type(obj).__name__, f.name), OTHER_NUMBERS)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{p}: {name!r} must be a finite number, not {value}")
+        if not low <= value <= high:
+            raise ConfigError(
+                f"{p}: {name!r} must be between {_number_text(low)} and {_number_text(high)}, "
+                f"not {_number_text(value)}"
+            )
+
+
+def _check_base_url(url: str, p: Path) -> None:
+    """`web.base_url` starts every unsubscribe and preferences link: an absolute http(s) URL
+    with a host, or no email could carry List-Unsubscribe."""
+    from urllib.parse import urlsplit
+
+    bad = f"{p}: 'web.base_url' must be an absolute http:// or https:// URL with a host"
+    if not url.strip() or url != url.strip() or any(c.isspace() or ord(c) < 32 for c in url):
+        raise ConfigError(f"{bad}, not {url!r}")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(f"{bad}, not {url!r}") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise ConfigError(f"{bad}, not {url!r}")
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise ConfigError(f"{bad} (no user, query or fragment), not {url!r}")
+
+
+def _check_list_files(config: Config, p: Path) -> None:
+    for i, file in enumerate(config.subscribers.files):
+        if file.is_dir():
+            raise ConfigError(f"{p}: 'subscribers.files[{i}]': {file} is a folder, not a CSV file")
+
+
 def _validate(config: Config) -> None:
     p = config.path
+    _check_base_url(config.web.base_url, p)
+    _check_list_files(config, p)
     if config.site.language not in LANGUAGES:
         raise ConfigError(f"{p}: 'site.language' must be one of {', '.join(LANGUAGES)}")
     _check_zone(config.site.timezone, "site.timezone", p)
@@ -397,6 +505,8 @@ def _validate(config: Config) -> None:
             if key not in keys:
                 raise ConfigError(f"{p}: 'schedules[{i}].themes': unknown theme {key!r}")
         parse_cron(sched.cron, f"{p}: 'schedules[{i}].cron'")
+    # Last, so that the specific messages above (">= 1", "> 0") come first.
+    _check_numbers(config, "", p)
 
 
 SOURCE_KINDS = ("feed", "page", "folder")
@@ -406,6 +516,14 @@ FULL_TEXT = ("auto", "always", "never")
 def _validate_source(source: SourceConfig, where: str, p: Path) -> None:
     import codecs
     import re
+
+    for j, entry in enumerate(source.allow_hosts):
+        name = entry.strip().lower().removeprefix("*.")
+        if not name or any(c in name for c in "/@?#:[] \t"):
+            raise ConfigError(
+                f"{p}: '{where}.allow_hosts[{j}]': {entry!r} is not a host name "
+                "(no scheme, port or path)"
+            )
 
     if source.kind not in SOURCE_KINDS:
         kinds = ", ".join(SOURCE_KINDS)

@@ -4,13 +4,19 @@ Per source: fetch (conditionally: a 304 touches nothing), read the posts (feed, 
 complete teasers with their article pages, then upsert by identity. Nothing here deletes or
 re-dates a stored post, so a source that fails, or returns less than before, never makes old
 posts look new; an edited post is updated in place and keeps its first `published`.
+
+Whatever a source's bytes do (a parser's RecursionError, a lone surrogate, a URL httpx cannot
+parse), it ends as that source's one-line error or, for one entry or article page, one problem
+line; text is stored only with lone surrogates replaced. What a source may fetch, and from
+where, is `digest.sources.fetch.Site`'s rule: its own site (and `allow_hosts`) over http(s).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass, field, replace
+import re
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 
 from digest.config import Config, SourceConfig
@@ -18,9 +24,9 @@ from digest.errors import DigestError, SourceError
 from digest.models import Post
 from digest.sources import SourceResult
 from digest.sources.article import Article, extract_article, merge_into
-from digest.sources.encoding import decode
+from digest.sources.encoding import decode, scrub
 from digest.sources.feed import merge_tags, read_feed
-from digest.sources.fetch import Fetcher, Limits, Response, is_remote
+from digest.sources.fetch import Fetcher, Limits, Response, Site, is_remote, short
 from digest.sources.folder import read_folder
 from digest.sources.page import read_listing
 from digest.store import Store
@@ -32,6 +38,8 @@ FEED_ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+MAX_MESSAGE = 500  # characters of one error or problem line
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,43 @@ def replayed(posts: tuple[Post, ...], shift: timedelta) -> list[Post]:
     ]
 
 
+def one_line(message: str) -> str:
+    """`message` as one printable line: no line breaks or controls, no lone surrogates, cut."""
+    line = _LINE_BREAKS.sub(" ", scrub(message)).strip()
+    return line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE] + "..."
+
+
+def describe(source: SourceConfig, exc: BaseException) -> str:
+    """A source's failure as one line: a DigestError says it already; any other exception is
+    a defect its bytes found (in a parser, say) and is named by its type."""
+    if isinstance(exc, DigestError):
+        return one_line(str(exc))
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return one_line(f"source {source.name!r}: {detail}")
+
+
+def scrubbed(post: Post) -> Post:
+    """`post` with lone surrogates replaced in every text field: the store and the terminal
+    take UTF-8 only, and a JSON `\\ud800` escape or an XML `&#xD800;` would fail both."""
+    changes: dict[str, object] = {}
+    for f in fields(post):
+        value = getattr(post, f.name)
+        if isinstance(value, str):
+            clean: object = scrub(value)
+        elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+            clean = tuple(scrub(v) for v in value)
+        else:
+            continue
+        if clean != value:
+            changes[f.name] = clean
+    return replace(post, **changes) if changes else post  # type: ignore[arg-type]
+
+
+def site_for(source: SourceConfig) -> Site:
+    """Where `source` may fetch from: its own site, plus its `allow_hosts`."""
+    return Site(source.url, tuple(getattr(source, "allow_hosts", ()) or ()))
+
+
 def limits_for(source: SourceConfig) -> Limits:
     return Limits(
         timeout=source.timeout,
@@ -97,15 +142,17 @@ async def ingest_source(
 ) -> SourceReport:
     try:
         read = await read_source(source, store, now, fetcher)
-    except DigestError as exc:
-        store.record_source(source.name, ok=False, error=str(exc))
-        return SourceReport(source.name, error=str(exc))
-    problems = (*read.result.problems, *read.problems)
+    except Exception as exc:  # one source's failure, whatever it is
+        error = describe(source, exc)
+        store.record_source(source.name, ok=False, error=error)
+        return SourceReport(source.name, error=error)
+    problems = tuple(one_line(p) for p in (*read.result.problems, *read.problems))
     if read.not_modified:
         store.record_source(source.name, ok=True)
         return SourceReport(source.name, problems=problems, not_modified=True)
     first_ingest = not store.source_ingested_before(source.name)
-    posts = list(read.result.posts)
+    posts = [scrubbed(p) for p in read.result.posts]
+    undated = {scrub(key) for key in read.result.undated}
     replay_shift = None
     if source.replay and posts:
         # Sample content: the newest entry is treated as published at the first ingest, the
@@ -123,13 +170,13 @@ async def ingest_source(
         # Undated posts count as old here: at a first ingest their stand-in date is "now",
         # which would put a site's whole archive into the next digest.
         cutoff = now - lookback
-        old = [p for p in posts if p.published <= cutoff or p.key in read.result.undated]
+        old = [p for p in posts if p.published <= cutoff or p.key in undated]
         store.mark_seen(source.name, (p.key for p in old))
         marked = len(old)
-        posts = [p for p in posts if p.published > cutoff and p.key not in read.result.undated]
+        posts = [p for p in posts if p.published > cutoff and p.key not in undated]
     new, updated, unchanged = store.upsert_posts(((p, content_hash(p)) for p in posts), now)
     for url, etag, last_modified in read.validators:
-        store.save_fetch_validators(url, etag, last_modified)
+        store.save_fetch_validators(scrub(url), scrub(etag), scrub(last_modified))
     store.record_source(source.name, ok=True, replay_shift=replay_shift)
     return SourceReport(
         source.name,
@@ -161,6 +208,7 @@ async def _get(
         etag=etag,
         last_modified=last_modified,
         accept=accept,
+        site=site_for(source),
     )
 
 
@@ -188,11 +236,14 @@ async def _read_feed(source: SourceConfig, store: Store, now: datetime, fetcher:
     return read
 
 
-def _wants_full_text(source: SourceConfig, post: Post) -> bool:
+def _wants_full_text(source: SourceConfig, site: Site, post: Post) -> bool:
     if source.full_text == "never" or not is_remote(post.url):
         return False
     if source.full_text == "always":
-        return True
+        return True  # a link off the site is refused by the fetcher, and reported
+    if site.refusal(post.url):
+        # "auto": a link to another site (a link blog's) keeps the feed's text, quietly.
+        return False
     # "auto" applies to feeds read over HTTP: a feed file on disk is a capture or a sample
     # whose links need not resolve (the bundled sample's do not), so it is taken as complete.
     return is_remote(source.url) and len(post.text) < source.full_text_min_chars
@@ -204,8 +255,9 @@ async def _complete_full_text(
     """Teasers completed by their article pages; problems for pages that could not be read."""
     out = list(posts)
     todo: list[int] = []
+    site = site_for(source)
     for index, post in enumerate(posts):
-        if not _wants_full_text(source, post):
+        if not _wants_full_text(source, site, post):
             continue
         existing = store.get_post(post.key)
         if (
@@ -225,10 +277,11 @@ async def _complete_full_text(
         post = posts[index]
         try:
             article = await _fetch_article(source, fetcher, post.url)
-        except SourceError as exc:
-            return f"{exc}; kept the feed's text"
+        except Exception as exc:  # one page's failure keeps the feed's text
+            return f"{describe(source, exc)}; kept the feed's text"
         if article is None:
-            return f"source {source.name!r}: {post.url}: no article text found; kept the feed's"
+            where = f"source {source.name!r}: {short(post.url)}"
+            return f"{where}: no article text found; kept the feed's"
         out[index] = merge_into(post, article)
         return ""
 
@@ -250,7 +303,9 @@ def _as_article(post: Post) -> Article:
 
 
 async def _fetch_article(source: SourceConfig, fetcher: Fetcher, url: str) -> Article | None:
-    response = await fetcher.get(source.name, url, limits_for(source), accept=HTML_ACCEPT)
+    response = await fetcher.get(
+        source.name, url, limits_for(source), accept=HTML_ACCEPT, site=site_for(source)
+    )
     html = decode(
         response.content, response.content_type, source.encoding, f"source {source.name!r}: {url}"
     )
@@ -268,12 +323,14 @@ async def _read_page(source: SourceConfig, store: Store, now: datetime, fetcher:
     read = _Read()
     for sitemap_url in listing.sitemaps[:MAX_SITEMAPS]:
         try:
-            child = await fetcher.get(source.name, sitemap_url, limits_for(source))
-        except SourceError as exc:
-            read.problems.append(str(exc))
+            child = await fetcher.get(
+                source.name, sitemap_url, limits_for(source), site=site_for(source)
+            )
+            child_text = decode(child.content, child.content_type, source.encoding, where)
+            articles.extend(read_listing(child_text, child.url, source.link_pattern).articles)
+        except Exception as exc:  # one child sitemap's failure
+            read.problems.append(describe(source, exc))
             continue
-        child_text = decode(child.content, child.content_type, source.encoding, where)
-        articles.extend(read_listing(child_text, child.url, source.link_pattern).articles)
     articles = list(dict.fromkeys(articles))[: source.max_articles]
     if not articles:
         raise SourceError(f"{where}: no article links found")
@@ -283,12 +340,13 @@ async def _read_page(source: SourceConfig, store: Store, now: datetime, fetcher:
             got = await _get(source, store, fetcher, url, HTML_ACCEPT)
             if got.not_modified:
                 return None
-            html = decode(got.content, got.content_type, source.encoding, f"{where}: {url}")
+            page = f"{where}: {short(url)}"
+            html = decode(got.content, got.content_type, source.encoding, page)
             article = await asyncio.to_thread(extract_article, html, got.url)
-        except SourceError as exc:
-            return exc
+        except Exception as exc:  # one page's failure skips that page
+            return SourceError(describe(source, exc))
         if article is None:
-            return SourceError(f"source {source.name!r}: {url}: no article text found")
+            return SourceError(f"source {source.name!r}: {short(url)}: no article text found")
         read.validators.extend(_validators(got, url))
         return article
 
@@ -348,6 +406,9 @@ async def ingest_all(
                 except DigestError as exc:
                     # A store error while saving one source (a locked database, say) is
                     # that source's failure; the others still go in.
-                    return SourceReport(source.name, error=f"source {source.name!r}: {exc}")
+                    error = one_line(f"source {source.name!r}: {exc}")
+                    return SourceReport(source.name, error=error)
+                except Exception as exc:  # never a traceback for one source
+                    return SourceReport(source.name, error=describe(source, exc))
 
         return list(await asyncio.gather(*(one(s) for s in config.sources)))

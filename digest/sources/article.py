@@ -183,7 +183,7 @@ def _json_ld(root: Any, key: str) -> str:
     for script in root.xpath('//script[@type="application/ld+json"]'):
         try:
             data = json.loads(script.text or "")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             continue
         for item in data if isinstance(data, list) else [data]:
             if isinstance(item, dict) and isinstance(item.get(key), str):

@@ -41,6 +41,9 @@ _WEAK = {"iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252", "us-ascii"
 # A lead byte (U+00C0-U+00FF) followed by continuation bytes as cp1252 shows them.
 _CONT = "\u0080-\u00bf\u0152-\u0178\u02c6-\u02dc\u2013-\u203a\u20ac\u2122"
 _MOJIBAKE_RUN = re.compile(f"[\u00c0-\u00ff][{_CONT}]+(?:[\u00c0-\u00ff][{_CONT}]+)*")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# A numeric character reference; `safe_charrefs` replaces those no character can stand for.
+_CHARREF = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 
 
 def charset_from_content_type(content_type: str) -> str:
@@ -118,6 +121,35 @@ def _looks_korean_bytes(data: bytes) -> bool:
     hangul = sum(1 for ch in text if "\uac00" <= ch <= "\ud7a3")
     high = sum(1 for ch in text if ord(ch) > 0x7F)
     return high > 0 and hangul / high > 0.8
+
+
+def scrub(text: str) -> str:
+    """`text` with lone surrogates (a JSON `\\ud800` escape, an XML `&#xD800;`), which cannot
+    be stored or printed as UTF-8, replaced by U+FFFD; a high and low pair becomes its
+    character."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def safe_charrefs(text: str) -> str:
+    """Markup with each numeric character reference that names no character (a surrogate such
+    as `&#xD800;`, a value past U+10FFFF, thousands of digits) turned into `&#xFFFD;`: a
+    parser would otherwise fail on it or produce a lone surrogate."""
+    if "&#" not in text:
+        return text
+
+    def fix(match: re.Match[str]) -> str:
+        hexa, decimal = match.groups()
+        digits = (hexa or decimal).lstrip("0")
+        if len(digits) > 8:
+            return "&#xFFFD;"
+        value = int(digits or "0", 16 if hexa else 10)
+        if 0xD800 <= value <= 0xDFFF or value > 0x10FFFF:
+            return "&#xFFFD;"
+        return match.group(0)
+
+    return _CHARREF.sub(fix, text)
 
 
 def clean_decoded(text: str) -> str:

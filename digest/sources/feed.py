@@ -19,7 +19,7 @@ from digest.config import SourceConfig
 from digest.errors import SourceError
 from digest.models import Post
 from digest.sources import SourceResult
-from digest.sources.encoding import decode
+from digest.sources.encoding import decode, safe_charrefs
 from digest.sources.html import clean_text, first_image, html_to_text
 from digest.sources.jsonfeed import looks_like_json, parse_json_feed
 
@@ -41,13 +41,18 @@ def read_feed(
     except SourceError:
         raise SourceError(f"{where}: not a valid feed: cannot decode the bytes") from None
     if looks_like_json(text):
-        parsed_json = parse_json_feed(text)
+        try:
+            parsed_json = parse_json_feed(text)
+        except ValueError as exc:
+            raise SourceError(f"{where}: not a valid feed: {exc}") from None
         if parsed_json is None:
             raise SourceError(f"{where}: not a feed (JSON, but not a JSON Feed)")
         feed, entries = parsed_json
         language = source.language or feed["language"][:2].lower()
         return _collect(source, entries, _json_entry, language, fallback_date, malformed=False)
-    # feedparser gets UTF-8 bytes whose declaration says so, whatever the original charset.
+    # feedparser gets UTF-8 bytes whose declaration says so, whatever the original charset, and
+    # no `&#xD800;`: its lenient parser turns that into a lone surrogate and fails encoding it.
+    text = safe_charrefs(text)
     utf8 = _XML_DECL.sub('<?xml version="1.0" encoding="utf-8"?>', text, count=1).encode()
     parsed = feedparser.parse(
         utf8, response_headers={"content-type": "application/xml; charset=utf-8"}

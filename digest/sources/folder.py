@@ -38,6 +38,19 @@ _HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("table")
 
 
+class _FrontMatterLoader(yaml.SafeLoader):  # type: ignore[misc]  # yaml has no types here
+    """YAML's safe loader without aliases: front matter has no use for them, and a few hundred
+    bytes of nested aliases ("billion laughs") expand to gigabytes once the values are read."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in front matter", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 def read_folder(source: SourceConfig) -> SourceResult:
     root = Path(source.url.removeprefix("file://"))
     if not root.is_dir():
@@ -54,7 +67,11 @@ def read_folder(source: SourceConfig) -> SourceResult:
         try:
             result = read_file(source, path, rel.as_posix())
         except (ValueError, OSError, SourceError) as exc:
-            problems.append(f"source {source.name!r}: {rel}: {exc}; skipped")
+            problems.append(f"source {source.name!r}: {rel}: {_one_line(str(exc))}; skipped")
+            continue
+        except Exception as exc:  # whatever one file does, the others go in
+            reason = f"{type(exc).__name__}: {_one_line(str(exc))}"
+            problems.append(f"source {source.name!r}: {rel}: {reason}; skipped")
             continue
         if result is None:
             continue  # a draft
@@ -72,9 +89,11 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         return {}, text
     fence, raw = match.group(1), match.group(2)
     try:
-        data = tomllib.loads(raw) if fence == "+++" else yaml.safe_load(raw)
+        data = tomllib.loads(raw) if fence == "+++" else yaml.load(raw, _FrontMatterLoader)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"invalid front matter: {str(exc).splitlines()[0]}") from None
+        raise ValueError(f"invalid front matter: {_one_line(str(exc))}") from None
+    except RecursionError:
+        raise ValueError("invalid front matter: nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -147,6 +166,12 @@ def read_file(source: SourceConfig, path: Path, rel: str) -> tuple[Post, bool] |
         language=source.language or _text(meta.get("lang") or meta.get("language"))[:2] or None,
     )
     return post, dated
+
+
+def _one_line(message: str) -> str:
+    """The first line of an error message, cut to a length that fits a line."""
+    line = (message.strip().splitlines() or [""])[0]
+    return line if len(line) <= 300 else line[:300] + "..."
 
 
 def _text(value: Any) -> str:

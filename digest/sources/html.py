@@ -12,6 +12,8 @@ import re
 import lxml.html
 from lxml import etree
 
+from digest.sources.encoding import scrub
+
 _BLOCKS = {
     "p", "div", "section", "article", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6",
     "pre", "tr", "dd", "dt", "figure", "header", "footer", "main", "ul", "ol", "table", "br",
@@ -29,7 +31,9 @@ _FURNITURE = re.compile(
 _SPACE = re.compile(r"[ \t\u00a0\u200b\u3000\ufeff]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# The lookbehind starts a match only where a run of local-part characters starts: without it a
+# 200,000-character word was scanned from each of its positions (quadratic: minutes).
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # (사진=연합뉴스), [그래픽=김아무개 기자], <자료: 통계청> anywhere in a paragraph
 _CREDIT = re.compile(
     r"[\[(<【]\s*(?:사진|그래픽|영상|자료|출처|이미지|일러스트|제공)\s*[=:：][^\])>】]{0,60}[\])>】]"
@@ -54,6 +58,7 @@ def html_to_text(html: str) -> str:
     """Paragraphs of plain text separated by blank lines; scripts, styles, navigation dropped."""
     if not html.strip():
         return ""
+    html = scrub(html)
     if "<" not in html:
         return strip_boilerplate(clean_text(html))
     try:
@@ -90,7 +95,7 @@ def html_to_text(html: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    text = _CONTROL.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", scrub(text)).replace("\r\n", "\n").replace("\r", "\n")
     paragraphs = [_SPACE.sub(" ", p).strip() for p in re.split(r"\n\s*\n", text)]
     lines = [" ".join(line.strip() for line in p.splitlines() if line.strip()) for p in paragraphs]
     return "\n\n".join(p for p in lines if p)

@@ -10,15 +10,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from digest.sources.encoding import scrub
+
 
 def looks_like_json(text: str) -> bool:
     return text.lstrip().startswith("{")
 
 
 def parse_json_feed(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-    """(feed fields, entries), or None when `text` is not a JSON Feed."""
+    """(feed fields, entries), or None when `text` is not a JSON Feed; ValueError when it
+    is nested too deeply to read."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
     except ValueError:
         return None
     if not isinstance(data, dict) or "jsonfeed.org/version/" not in str(data.get("version", "")):
@@ -37,7 +42,8 @@ def parse_json_feed(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | 
 
 
 def _str(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    # a `\\ud800` escape gives a lone surrogate, which no UTF-8 store or terminal takes
+    return scrub(value).strip() if isinstance(value, str) else ""
 
 
 def _authors(obj: dict[str, Any]) -> list[str]:
@@ -72,7 +78,7 @@ def _entry(item: dict[str, Any], feed: dict[str, Any]) -> dict[str, Any]:
         "summary": _str(item.get("summary")),
         "published": _str(item.get("date_published")),
         "updated": _str(item.get("date_modified")),
-        "tags": [t.strip() for t in tags if isinstance(t, str) and t.strip()],
+        "tags": [_str(t) for t in tags if _str(t)],
         "authors": _authors(item) or feed["authors"],
         "image": image,
         "language": _str(item.get("language")),
