@@ -1,8 +1,18 @@
 """Subscriber lists: CSV files with a header `email,name,themes[,language,status]`.
 
 Every row is validated (address syntax with email-validator, no DNS; known theme keys) and
-reported with its file and line. Addresses are normalized (domain case, Unicode domains) and
-de-duplicated, the last row for an address winning.
+reported with its file and line. Addresses are normalized and de-duplicated, the last row for
+an address winning:
+
+- Case: `Kim@example.com`, `kim@example.com` and `KIM@example.com` are one subscriber. The
+  whole address, local part included, is compared lowercased (`digest.store.address_key`), as
+  mail providers treat it in practice, so an address unsubscribed in one case never comes back
+  in another. The store keeps, and sends to, the spelling it first stored.
+- Domains are stored in their ASCII (IDNA) form, `user@bücher.example` as
+  `user@xn--bcher-kva.example`: that is what every mail server can deliver to.
+- A local part in UTF-8 (`jörg@example.com`) is kept as written. It can only be sent through
+  a server that offers SMTPUTF8; a send through one that does not fails that one address with
+  the reason (`digest.send.smtp`), and the others are sent.
 
 Also the editor's commands on single subscribers (`digest subscribers add|remove|export|show`):
 the suppression list (unsubscribed, bounced, complained) always wins, so `add` refuses a
@@ -17,14 +27,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest.config import Config
 from digest.errors import SubscriberError
-from digest.store import Store, StoredSubscriber, WebStore
+from digest.store import Store, StoredSubscriber, WebStore, address_key
 
 REQUIRED = ("email",)
 KNOWN = ("email", "name", "themes", "language", "status")
@@ -49,8 +59,9 @@ def normalize_address(address: str) -> str:
         result = validate_email(address.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise SubscriberError(str(exc)) from None
-    # email-validator keeps the local part as written and lowercases the (IDNA) domain.
-    return result.normalized
+    # email-validator keeps the local part as written (NFC); the domain goes on the wire, and
+    # is stored, in its lowercase ASCII (IDNA) form.
+    return f"{result.local_part}@{result.ascii_domain}"
 
 
 def parse_subscribers(path: Path, themes: Collection[str], text: str | None = None) -> ParsedList:
@@ -59,9 +70,22 @@ def parse_subscribers(path: Path, themes: Collection[str], text: str | None = No
             text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise SubscriberError(f"{path}: file not found") from None
+        except IsADirectoryError:
+            raise SubscriberError(f"{path}: a folder, not a CSV file") from None
         except UnicodeDecodeError:
             raise SubscriberError(f"{path}: not UTF-8 text") from None
+        except OSError as exc:
+            raise SubscriberError(f"{path}: cannot read: {exc.strerror or exc}") from None
     reader = csv.reader(io.StringIO(text))
+    try:
+        return _parse_rows(path, themes, reader)
+    except csv.Error as exc:
+        # A field over csv.field_size_limit() (131,072 characters), a NUL, ...: the reader
+        # cannot go on, so the whole file is refused, with the line it stopped at.
+        raise SubscriberError(f"{path}:{reader.line_num}: not a readable CSV row: {exc}") from None
+
+
+def _parse_rows(path: Path, themes: Collection[str], reader: Any) -> ParsedList:
     header: list[str] = []
     for first in reader:  # the first non-blank record is the header
         if first:
@@ -74,7 +98,7 @@ def parse_subscribers(path: Path, themes: Collection[str], text: str | None = No
     if missing or unknown:
         what = f"missing column {missing[0]!r}" if missing else f"unknown column {unknown[0]!r}"
         raise SubscriberError(f"{path}:1: {what} (columns: {', '.join(KNOWN)})")
-    found: dict[str, StoredSubscriber] = {}
+    found: dict[str, StoredSubscriber] = {}  # by address_key
     problems: list[str] = []
     duplicates = 0
     previous_end = reader.line_num
@@ -90,9 +114,10 @@ def parse_subscribers(path: Path, themes: Collection[str], text: str | None = No
         except SubscriberError as exc:
             problems.append(f"{path}:{line}: {exc}")
             continue
-        if sub.email in found:
+        key = address_key(sub.email)
+        if key in found:
             duplicates += 1
-        found[sub.email] = sub
+        found[key] = sub  # the last row wins (its spelling too), in the first row's place
     return ParsedList(tuple(found.values()), tuple(problems), duplicates)
 
 
@@ -120,6 +145,8 @@ def _row(row: dict[str, str], themes: Collection[str]) -> StoredSubscriber:
     name = get("name")
     if any(c in name for c in "\r\n"):
         raise SubscriberError("name contains a line break")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise SubscriberError("name contains a control character")
     return StoredSubscriber(email, name, tuple(dict.fromkeys(chosen)), language, status)
 
 
@@ -143,7 +170,8 @@ def make_subscriber(
     except SubscriberError:
         current = None
     row = {
-        "email": email,
+        # An existing subscriber keeps the spelling it was stored with (any case is the same).
+        "email": current.email if current else email,
         "name": name if name is not None else (current.name if current else ""),
         "themes": chosen if chosen is not None else ",".join(current.themes if current else ()),
         "language": language if language is not None else (current.language if current else ""),
@@ -208,6 +236,8 @@ def describe_subscriber(store: Store, email: str, timezone: str = "UTC") -> list
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
     sub = WebStore(store.engine).subscriber(email)
+    if sub is not None:
+        email = sub.email  # the spelling the store keeps, whatever case was typed
     record = store.suppression_record(email)
     history = store.deliveries_for(email)
     if sub is None and record is None and not history:

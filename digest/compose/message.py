@@ -101,6 +101,16 @@ def encode_address_header(field: str, name: str, addr: str) -> bytes:
     (each within 75 characters), and a long header is folded before the angle address, so
     the address itself is never inside an encoded-word."""
     name = clean_header(name)[:MAX_NAME]
+    if not addr.isascii():
+        # An internationalized address (a UTF-8 local part): RFC 6532 puts it in the header
+        # as UTF-8. Only a server offering SMTPUTF8 gets such a message (digest.send.smtp).
+        if not name:
+            return f"{field}: {addr}\r\n".encode()
+        if name.isascii():
+            phrase = formataddr((name, "a@b")).rpartition(" <")[0]  # quoted as needed
+        else:
+            phrase = _encoded_words(field, name)
+        return f"{field}: {phrase}\r\n <{addr}>\r\n".encode()
     if not name:
         return f"{field}: {addr}\r\n".encode("ascii")
     if name.isascii():

@@ -2,14 +2,24 @@
 
 MJML is compiled once per digest; per-recipient values stay in the output as fixed ASCII
 placeholders (see PLACEHOLDERS) and are filled in by `personalize`, which is cheap.
+
+Only the template puts placeholders in the output. Feed text is a stranger's, and it may spell
+a placeholder (`%%DIGEST_EMAIL%%` in an image URL would send each subscriber's address to the
+feed's server): while a digest renders, the template's placeholders are written as marks with
+a random part no feed can guess (`Renderer.marks`), every placeholder-looking text left in the
+output is made inert (`_inert`), and only then do the marks become the real placeholders. So the
+stored digest keeps the fixed placeholders (a resumed send personalizes it as before), and
+every placeholder in it is one the template wrote.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import secrets
 import traceback
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +79,25 @@ _GREETING_RE = re.compile(
     + re.escape(GREETING_END),
     re.DOTALL,
 )
+# Every per-recipient token the output may carry; each starts with "%%DIGEST_".
+TOKENS: tuple[str, ...] = (*PLACEHOLDERS.values(), GREETING_IF_NAME, GREETING_ELSE, GREETING_END)
+_TOKEN_RE = re.compile("|".join(re.escape(t) for t in TOKENS))
+_PLACEHOLDER_RE = re.compile("|".join(re.escape(t) for t in PLACEHOLDERS.values()))
+_KEY_BY_TOKEN = {token: key for key, token in PLACEHOLDERS.items()}
+# "DIGEST_" right after a "%": how every token goes on after its first "%". In rendered output
+# (where the template's own tokens are still marks without "DIGEST_"), each such spot is feed
+# text, or feed text right after a mark; `_inert` breaks it, so no token can be formed there.
+_TOKEN_TAIL_RE = re.compile(r"(?<=%)DIGEST_")
+# The broken form: in HTML a character reference, which a browser shows (and, in a URL
+# attribute, requests) as the very same text; in the text part a WORD JOINER (U+2060), which
+# is invisible and keeps a line unbroken.
+_INERT = {True: "&#68;IGEST_", False: "\u2060DIGEST_"}
+
+
+def _inert(text: str, *, html_out: bool) -> str:
+    """`text` with no "%DIGEST_" left: no placeholder-looking text can be filled in."""
+    return _TOKEN_TAIL_RE.sub(_INERT[html_out], text)
+
 
 FONT_STACKS = {
     "ko": "'Apple SD Gothic Neo', 'Malgun Gothic', 'Noto Sans KR', sans-serif",
@@ -294,6 +323,22 @@ def _autoescape(name: str | None) -> bool:
     return bool(name) and not str(name).endswith((".txt.j2", ".txt"))
 
 
+class _MarkingLoader(jinja2.FileSystemLoader):
+    """Templates as written, except that a placeholder spelled out in a template's own text
+    (`%%DIGEST_EMAIL%%` rather than `{{ placeholders.email }}`) becomes the renderer's mark:
+    the template is trusted, so it may still write placeholders either way."""
+
+    def __init__(self, searchpath: list[str], mark: Callable[[str], str]) -> None:
+        super().__init__(searchpath)
+        self.mark = mark
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        return self.mark(source), filename, uptodate
+
+
 class Renderer:
     """Renders digests with the user's templates (if any) in front of the built-in ones."""
 
@@ -304,8 +349,12 @@ class Renderer:
             dirs.append(Path(override_dir))
         dirs.extend(builtin_template_dirs())
         self.search_path = tuple(dirs)
+        # The template's placeholders while it renders: random, so feed text cannot spell
+        # them; each ends with "%" and holds no "DIGEST_" (see `_TOKEN_TAIL_RE`).
+        nonce = secrets.token_hex(12)
+        self.marks: dict[str, str] = {t: f"%%{nonce}x{i}%%" for i, t in enumerate(TOKENS)}
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+            loader=_MarkingLoader([str(d) for d in dirs], self._mark),
             autoescape=_autoescape,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
@@ -337,7 +386,7 @@ class Renderer:
             digest, render_html, lambda out: worst_case_size(out, PLACEHOLDERS), self.budget
         )
         context = self._context(fitted, lang, preheader)
-        text_out = self._render_template(TEXT_TEMPLATE, context)
+        text_out = self._seal(self._render_template(TEXT_TEMPLATE, context), html_out=False)
         text_out = (
             "\n".join(
                 line if line == "-- " else line.rstrip() for line in text_out.splitlines()
@@ -354,9 +403,21 @@ class Renderer:
 
     # -- internals --------------------------------------------------------------------------
 
+    def _mark(self, text: str) -> str:
+        """The template's own placeholders in `text` as this renderer's marks."""
+        return _TOKEN_RE.sub(lambda m: self.marks[m.group(0)], text)
+
+    def _seal(self, out: str, *, html_out: bool) -> str:
+        """Rendered output with every placeholder-looking text from the data made inert, then
+        the template's marks turned into the real placeholders."""
+        out = _inert(out, html_out=html_out)
+        for token, mark in self.marks.items():
+            out = out.replace(mark, token)
+        return out
+
     def _context(self, digest: Digest, lang: str, preheader: str) -> dict[str, Any]:
         site = digest.site
-        labels = LABELS[lang]
+        labels = {key: self._mark(value) for key, value in LABELS[lang].items()}
 
         def item_view(item: DigestItem) -> dict[str, Any]:
             post = item.post
@@ -396,10 +457,10 @@ class Renderer:
                 if s.items
             ],
             "overflow": [item_view(i) for i in digest.overflow],
-            "placeholders": PLACEHOLDERS,
-            "greeting_if_name": GREETING_IF_NAME,
-            "greeting_else": GREETING_ELSE,
-            "greeting_end": GREETING_END,
+            "placeholders": {key: self.marks[token] for key, token in PLACEHOLDERS.items()},
+            "greeting_if_name": self.marks[GREETING_IF_NAME],
+            "greeting_else": self.marks[GREETING_ELSE],
+            "greeting_end": self.marks[GREETING_END],
             "why": labels["why"],
             "postal_lines": [ln.strip() for ln in site.postal_address.splitlines() if ln.strip()],
         }
@@ -474,6 +535,7 @@ class Renderer:
             out = mjml2html(source, disable_comments=True, fonts={})
         except Exception as exc:  # mrml raises ValueError on malformed MJML, with no position
             raise self._mjml_error(source, str(exc)) from exc
+        out = self._seal(out, html_out=True)
         leftover = re.search(r"<mj-[a-z-]+", out)
         if leftover:  # mrml passes unknown mj-* tags through silently
             raise self._mjml_error(source, f"unknown element {leftover.group(0)}>")
@@ -560,9 +622,12 @@ def personalize(rendered: RenderedDigest, recipient: Recipient) -> tuple[str, st
 
     def fill(text: str, escape: bool) -> str:
         text = _GREETING_RE.sub(lambda m: m.group(1) if name else m.group(2), text)
-        for key, token in PLACEHOLDERS.items():
-            value = values[key]
-            text = text.replace(token, html.escape(value, quote=True) if escape else value)
-        return text
+
+        def value(match: re.Match[str]) -> str:
+            found = values[_KEY_BY_TOKEN[match.group(0)]]
+            return html.escape(found, quote=True) if escape else found
+
+        # One pass, left to right, like MessageTemplate: a value is never scanned again.
+        return _PLACEHOLDER_RE.sub(value, text)
 
     return fill(rendered.html, True), fill(rendered.text, False)

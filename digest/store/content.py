@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -198,6 +199,10 @@ class ContentStore(StoreBase):
     ) -> tuple[int, int, int]:
         """Insert or update subscribers; suppressed addresses are skipped.
 
+        Addresses are one subscriber whatever their case (see `address_key`): a row for
+        `Kim@example.com` updates the stored `kim@example.com`, which keeps the form it was
+        stored with, and a suppression of either is a suppression of both.
+
         With `update_existing=False` (the automatic sync of `subscribers.files` before each
         send) only new addresses are added: choices a subscriber saved on the preferences page
         are never overwritten by a list file. Returns (added, updated, suppressed_skipped).
@@ -205,9 +210,13 @@ class ContentStore(StoreBase):
         added = updated = skipped = 0
         now = datetime.now(UTC)
         with self.begin() as conn:
-            suppressed = {r[0] for r in conn.execute(sa.select(suppressions.c.email))}
+            suppressed = {address_key(r[0]) for r in conn.execute(sa.select(suppressions.c.email))}
+            stored: dict[str, list[str]] = {}
+            for (email,) in conn.execute(sa.select(subscribers.c.email)):
+                stored.setdefault(address_key(email), []).append(email)
             for sub in rows:
-                if sub.email in suppressed:
+                key = address_key(sub.email)
+                if key in suppressed:
                     skipped += 1
                     continue
                 values = {
@@ -217,22 +226,20 @@ class ContentStore(StoreBase):
                     "status": sub.status,
                     "updated": now,
                 }
-                exists = conn.execute(
-                    sa.select(subscribers.c.email).where(subscribers.c.email == sub.email)
-                ).first()
-                if exists and not update_existing:
+                forms = stored.get(key)
+                if forms and not update_existing:
                     continue
-                if exists:
+                if forms:
+                    # Every stored form of the address (an older store may hold several).
                     conn.execute(
-                        subscribers.update()
-                        .where(subscribers.c.email == sub.email)
-                        .values(**values)
+                        subscribers.update().where(subscribers.c.email.in_(forms)).values(**values)
                     )
                     updated += 1
                 else:
                     conn.execute(
                         subscribers.insert().values(email=sub.email, created=now, **values)
                     )
+                    stored[key] = [sub.email]
                     added += 1
         return added, updated, skipped
 
@@ -250,32 +257,48 @@ class ContentStore(StoreBase):
         ]
 
     def suppress(self, email: str, reason: str, detail: str = "") -> None:
+        """Put `email` on the suppression list, in any case of its letters.
+
+        The row is written under the form given and under each form the subscriber list
+        holds (a list or a link may spell the address differently), so that whatever
+        compares addresses exactly (the send's own check) still finds it.
+        """
+        now = datetime.now(UTC)
         with self.begin() as conn:
-            conn.execute(suppressions.delete().where(suppressions.c.email == email))
+            forms = {email, *_matching(conn, subscribers.c.email, email)}
+            found = _matching(conn, suppressions.c.email, email)
+            if found:
+                conn.execute(suppressions.delete().where(suppressions.c.email.in_(found)))
             conn.execute(
-                suppressions.insert().values(
-                    email=email, reason=reason, detail=detail, created=datetime.now(UTC)
-                )
+                suppressions.insert(),
+                [
+                    {"email": form, "reason": reason, "detail": detail, "created": now}
+                    for form in sorted(forms)
+                ],
             )
             conn.execute(
                 subscribers.update()
-                .where(subscribers.c.email == email)
-                .values(status=reason, updated=datetime.now(UTC))
+                .where(subscribers.c.email.in_(sorted(forms)))
+                .values(status=reason, updated=now)
             )
 
     def suppressed(self) -> dict[str, str]:
+        """Suppressed address -> reason. Looking an address up ignores case (`AddressMap`)."""
         with self.begin() as conn:
-            return {r.email: r.reason for r in conn.execute(sa.select(suppressions))}
+            return AddressMap({r.email: r.reason for r in conn.execute(sa.select(suppressions))})
 
     # -- subscriber records and bounces (digest subscribers show, digest bounces) ----------
 
     def suppression_record(self, email: str) -> tuple[str, str, datetime] | None:
-        """(reason, detail, when) if `email` is on the suppression list."""
+        """(reason, detail, when) if `email`, in any case, is on the suppression list."""
         with self.begin() as conn:
+            forms = _matching(conn, suppressions.c.email, email)
+            if not forms:
+                return None
             row = conn.execute(
-                sa.select(
-                    suppressions.c.reason, suppressions.c.detail, suppressions.c.created
-                ).where(suppressions.c.email == email)
+                sa.select(suppressions.c.reason, suppressions.c.detail, suppressions.c.created)
+                .where(suppressions.c.email.in_(forms))
+                .order_by(suppressions.c.created, suppressions.c.email)
             ).first()
         return None if row is None else (str(row[0]), str(row[1]), row[2])
 
@@ -296,14 +319,19 @@ class ContentStore(StoreBase):
     def known_addresses(self, emails: Iterable[str]) -> dict[str, str]:
         """Lowercased address -> the stored form, for addresses that are subscribers or
         were sent a digest (compared case-insensitively)."""
-        wanted = sorted({e.lower() for e in emails})
+        given = {e for e in emails}
+        wanted = sorted({e.lower() for e in given} | given)
         found: dict[str, str] = {}
         with self.begin() as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 for column in (subscribers.c.email, deliveries.c.email):
+                    # SQLite's lower() folds ASCII letters only: a non-ASCII address is
+                    # also looked up as given.
                     rows = conn.execute(
-                        sa.select(column).distinct().where(sa.func.lower(column).in_(chunk))
+                        sa.select(column)
+                        .distinct()
+                        .where(sa.or_(sa.func.lower(column).in_(chunk), column.in_(chunk)))
                     )
                     for (email,) in rows:
                         found.setdefault(email.lower(), email)
@@ -349,3 +377,80 @@ def _row_to_post(row: Any) -> Post:
         comments=row.comments,
         first_seen=row.first_seen,
     )
+
+
+# -- addresses: one subscriber whatever the case of its letters --------------------------------
+
+
+def address_key(email: str) -> str:
+    """What makes two addresses the same subscriber: the whole address lowercased, its domain
+    in IDNA (ASCII) form.
+
+    RFC 5321 lets a server treat `Kim@` and `kim@` as different mailboxes; no mail provider in
+    practice does, and a list that did would let an unsubscribed address come back in another
+    case. So lists, suppressions and the subscriber pages compare addresses by this key; the
+    address is still sent to as it was written.
+    """
+    local, at, domain = email.strip().rpartition("@")
+    if not at:
+        return email.strip().lower()
+    if not domain.isascii():
+        import idna
+
+        with contextlib.suppress(idna.IDNAError, UnicodeError):  # not IDNA: kept as written
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+    return f"{local.lower()}@{domain.lower()}"
+
+
+class AddressMap(dict[str, str]):
+    """Stored address -> value, looked up by `address_key` (any case, either domain form)."""
+
+    def __init__(self, items: dict[str, str]) -> None:
+        super().__init__(items)
+        self._by_key = {address_key(k): v for k, v in sorted(items.items())}
+
+    def __missing__(self, key: str) -> str:
+        try:
+            return self._by_key[address_key(key)]
+        except KeyError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and address_key(key) in self._by_key
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._by_key.get(address_key(key), default) if isinstance(key, str) else default
+
+
+def _like_local_part(email: str) -> str:
+    """A LIKE pattern (escape "\\") matched by every stored form of `email` lowercased by
+    the database: its local part, ASCII letters in lower case and each run of other
+    characters as "%" (SQLite lowers ASCII only), then any domain (which may be stored in
+    Unicode or in IDNA form)."""
+    local = email.strip().rpartition("@")[0]
+    out: list[str] = []
+    for ch in local:
+        if not ch.isascii():
+            if not out or out[-1] != "%":
+                out.append("%")
+        elif ch in "%_\\":
+            out.append("\\" + ch)
+        else:
+            out.append(ch.lower())
+    return "".join(out) + "@%"
+
+
+def _matching(conn: Any, column: Any, email: str) -> list[str]:
+    """The stored forms in `column` of the address `email` (compared by `address_key`): the
+    database narrows by local part, Python decides."""
+    key = address_key(email)
+    if "@" not in email:
+        rows = conn.execute(sa.select(column).where(column == email))
+    else:
+        pattern = _like_local_part(email)
+        rows = conn.execute(
+            sa.select(column).where(
+                sa.or_(column == email, sa.func.lower(column).like(pattern, escape="\\"))
+            )
+        )
+    return sorted({r[0] for r in rows if address_key(r[0]) == key})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -90,6 +91,19 @@ def css_response(_request: Request) -> Response:
     )
 
 
+def security_headers(csp: str = CSP_PAGE, cache: str = "no-store") -> dict[bytes, bytes]:
+    """The headers every response carries (lowercase names), unless it sets its own."""
+    return {
+        b"content-security-policy": csp.encode(),
+        b"x-content-type-options": b"nosniff",
+        b"referrer-policy": b"same-origin",
+        b"x-frame-options": b"DENY",
+        b"cross-origin-opener-policy": b"same-origin",
+        b"permissions-policy": b"interest-cohort=(), browsing-topics=()",
+        b"cache-control": cache.encode(),
+    }
+
+
 class SecurityMiddleware:
     """Security headers on every response and a hard limit on request bodies (pure ASGI)."""
 
@@ -115,16 +129,7 @@ class SecurityMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-                defaults = {
-                    b"content-security-policy": self.csp.encode(),
-                    b"x-content-type-options": b"nosniff",
-                    b"referrer-policy": b"same-origin",
-                    b"x-frame-options": b"DENY",
-                    b"cross-origin-opener-policy": b"same-origin",
-                    b"permissions-policy": b"interest-cohort=(), browsing-topics=()",
-                    b"cache-control": self.cache.encode(),
-                }
-                for key, value in defaults.items():
+                for key, value in security_headers(self.csp, self.cache).items():
                     if key not in present:
                         headers.append((key, value))
                 message = {**message, "headers": headers}
@@ -204,10 +209,13 @@ def error_handlers(pages: Pages, labels: Mapping[str, Any]) -> dict[Any, Any]:
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # Starlette answers this one from outside every middleware: the security headers
+        # are set here, the strictest ones (the page has no style, no image, no frame).
         return HTMLResponse(
             "<!doctype html><meta charset=utf-8><title>Error</title><p>Something went wrong. "
             "Please try again later.</p>",
             status_code=500,
+            headers={k.decode(): v.decode() for k, v in security_headers().items()},
         )
 
     return {HTTPException: http_error, Exception: server_error}
@@ -215,6 +223,9 @@ def error_handlers(pages: Pages, labels: Mapping[str, Any]) -> dict[Any, Any]:
 
 class PageError(HTTPException):
     """An expected 4xx whose detail is written for the visitor."""
+
+
+_CSRF_TOKEN = re.compile(r"([0-9]{1,12})\.([0-9a-f]{32})", re.ASCII)
 
 
 class Csrf:
@@ -242,14 +253,17 @@ class Csrf:
     def check(self, request: Request, token: str, now: float | None = None) -> bool:
         if not self.same_origin(request):
             return False
-        issued_text, _, mac = token.partition(".")
-        if not issued_text.isdigit():
+        # Only what `token` writes is read: ASCII digits, a dot, 32 hex digits. Anything else
+        # (Unicode digits, which int() would take, non-ASCII, a huge number) is just stale.
+        match = _CSRF_TOKEN.fullmatch(token)
+        if match is None:
             return False
-        issued = int(issued_text)
+        issued = int(match.group(1))
         now = now if now is not None else time.time()
         if not 0 <= now - issued <= self.max_age:
             return False
-        return hmac.compare_digest(mac, self._mac(request.url.path, issued))
+        expected = self._mac(request.url.path, issued)
+        return hmac.compare_digest(match.group(2).encode(), expected.encode())
 
     def same_origin(self, request: Request) -> bool:
         origin = request.headers.get("origin")

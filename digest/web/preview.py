@@ -125,11 +125,13 @@ def next_subscribers(config: Config, store: Store) -> tuple[list[StoredSubscribe
     """Everyone as the next send would see them: the store with the CSV lists applied on top
     (as `sync_subscribers` would, suppressed addresses never re-subscribed), written nowhere.
     """
+    from digest.store import address_key
     from digest.subscribers import parse_subscribers
 
     keys = [t.key for t in config.themes]
     suppressed = store.suppressed()
-    merged = {s.email: s for s in store.subscribers()}
+    # By address_key: a list row in another case is the stored subscriber, not a second one.
+    merged = {address_key(s.email): s for s in store.subscribers()}
     notes: list[str] = []
     for path in config.subscribers.files:
         try:
@@ -138,7 +140,9 @@ def next_subscribers(config: Config, store: Store) -> tuple[list[StoredSubscribe
             notes.append(str(exc))
             continue
         notes.extend(f"{p}; row skipped" for p in parsed.problems)
-        merged.update((s.email, s) for s in parsed.subscribers if s.email not in suppressed)
+        merged.update(
+            (address_key(s.email), s) for s in parsed.subscribers if s.email not in suppressed
+        )
     everyone = sorted(merged.values(), key=lambda s: s.email)
     return [s if s.email not in suppressed else _suppressed(s, suppressed) for s in everyone], notes
 
