@@ -54,6 +54,17 @@ class LeaseLost(DeliveryError):
     exit_code = 75
 
 
+class _SomeRefused(Exception):
+    """A batch touched fewer rows than it settles: some are not this sender's any more."""
+
+
+_SETTLE = sa.text(
+    "UPDATE deliveries SET status = :status, reply = :reply, next_try = :next_try,"
+    " updated = :updated, attempts = attempts + :inc, lease_owner = NULL, lease_until = NULL"
+    " WHERE digest_id = :digest_id AND email = :email AND lease_owner = :owner"
+)
+
+
 def _due(now: datetime) -> sa.ColumnElement[bool]:
     return sa.or_(
         deliveries.c.status == "pending",
@@ -136,10 +147,66 @@ class ClaimStore(StoreBase):
         results = list(results)
         if not results:
             return []
+        try:
+            return self._settle_all(owner, results)
+        except _SomeRefused:
+            return self._settle_each(owner, results)  # rolled back: find which, one by one
+
+    def _settle_all(self, owner: str, results: list[Settle]) -> list[Settle]:
+        """The hot path: one statement for the whole batch (executemany), which must touch
+        exactly one row per result; else _SomeRefused, and the transaction is rolled back."""
         now = datetime.now(UTC)
-        refused: list[Settle] = []
+        stamp = UTCDateTime().process_bind_param
+        params = [
+            {
+                "status": r.status,
+                "reply": r.reply,
+                "next_try": stamp(r.next_try, None),
+                "updated": stamp(now, None),
+                "inc": 1 if r.attempt else 0,
+                "digest_id": r.digest_id,
+                "email": r.email,
+                "owner": owner,
+            }
+            for r in results
+        ]
+        with self.begin() as conn:
+            done = conn.execute(_SETTLE, params)
+            if done.rowcount != len(results):
+                raise _SomeRefused
+            self._count(conn, results, now)
+        return []
+
+    def _count(self, conn: sa.Connection, results: list[Settle], now: datetime) -> None:
+        """The digests' counters and first-sent times, for settled `results`."""
         moves: dict[str, Counter[str]] = {}
         sent_digests: set[str] = set()
+        for r in results:
+            move = moves.setdefault(r.digest_id, Counter())
+            move[r.was] -= 1
+            move[r.status] += 1
+            if r.status == "sent":
+                sent_digests.add(r.digest_id)
+        for digest_id, move in sorted(moves.items()):
+            changes = {s: digest_counts.c[s] + n for s, n in move.items() if n}
+            if changes:
+                conn.execute(
+                    digest_counts.update()
+                    .where(digest_counts.c.digest_id == digest_id)
+                    .values(**changes)
+                )
+        for digest_id in sorted(sent_digests - self._marked_sent):
+            conn.execute(
+                digests.update()
+                .where(digests.c.id == digest_id, digests.c.sent.is_(None))
+                .values(sent=now)
+            )
+        self._marked_sent |= sent_digests
+
+    def _settle_each(self, owner: str, results: list[Settle]) -> list[Settle]:
+        now = datetime.now(UTC)
+        refused: list[Settle] = []
+        settled: list[Settle] = []
         with self.begin() as conn:
             for r in results:
                 values: dict[str, object] = {
@@ -164,26 +231,8 @@ class ClaimStore(StoreBase):
                 if not done.rowcount:
                     refused.append(r)
                     continue
-                move = moves.setdefault(r.digest_id, Counter())
-                move[r.was] -= 1
-                move[r.status] += 1
-                if r.status == "sent":
-                    sent_digests.add(r.digest_id)
-            for digest_id, move in sorted(moves.items()):
-                changes = {s: digest_counts.c[s] + n for s, n in move.items() if n}
-                if changes:
-                    conn.execute(
-                        digest_counts.update()
-                        .where(digest_counts.c.digest_id == digest_id)
-                        .values(**changes)
-                    )
-            for digest_id in sorted(sent_digests - self._marked_sent):
-                conn.execute(
-                    digests.update()
-                    .where(digests.c.id == digest_id, digests.c.sent.is_(None))
-                    .values(sent=now)
-                )
-        self._marked_sent |= sent_digests
+                settled.append(r)
+            self._count(conn, settled, now)
         return refused
 
     def release_claimed(self, owner: str, keys: Iterable[tuple[str, str]]) -> None:
