@@ -29,7 +29,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import main
-from digest.config import Config, parse_config
+from digest.config import Config, SummaryConfig, parse_config
 from digest.errors import SourceError
 from digest.ingest import SourceReport, ingest_all
 from digest.sources import fetch as fetch_module
@@ -37,6 +37,8 @@ from digest.sources.feed import read_feed
 from digest.sources.fetch import Fetcher, Limits
 from digest.sources.folder import read_folder
 from digest.store import Store
+from digest.summarize import summarize
+from digest.text.sentences import split_spans
 
 HOSTILE = Path(__file__).resolve().parent / "fixtures" / "hostile"
 SECRET = "SECRET-hunter2-SECRET"
@@ -689,3 +691,31 @@ def test_a_200000_character_word_is_read_in_linear_time() -> None:
     result = read_feed(config.sources[0], feed)
     assert time.monotonic() - started < 5
     assert word in result.posts[0].text
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "filler",
+    [
+        pytest.param("." * 200_000, id="200k dots"),
+        pytest.param("가" * 200_000, id="200k-syllable Hangul word"),
+        pytest.param("a. " * 20_000, id="60k of 'a. a. a.'"),
+        pytest.param("오늘은 날씨가 좋습니다. " * 15_000, id="200k of Korean sentences, one line"),
+    ],
+)
+def test_hostile_bodies_are_summarized_in_bounded_time(filler: str) -> None:
+    """Both splitters cost more than linear time on long blocks (Kiwi took 8 s on 20,000
+    Hangul syllables without a space, pysbd minutes on long runs of dots): the splitter feeds
+    them bounded pieces, and a run with no whitespace is never summary material."""
+    lead = "디지털 전환이 빨라지고 있다. 기업들은 인공지능 도입을 서두르고 있다."
+    text = f"{lead} {filler} 전문가들은 신중한 접근을 권한다."
+    config = SummaryConfig()
+    summarize(lead, title="디지털 전환", config=config)  # Kiwi's load is not the text's cost
+    started = time.monotonic()
+    summary = summarize(text, title="디지털 전환", config=config)
+    elapsed = time.monotonic() - started
+    assert elapsed < 20, f"{elapsed:.1f}s"
+    assert summary.sentences
+    assert all(len(s) < 2_000 for s in summary.sentences), [len(s) for s in summary.sentences]
+    spans = split_spans(text)
+    assert "".join(text[s.start : s.end] for s in spans).replace(" ", "") == text.replace(" ", "")

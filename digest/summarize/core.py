@@ -30,8 +30,9 @@ from digest.text.sentences import Span, iter_spans_many, punctuated, starts_list
 # Part of the summary cache's key: raise it whenever the same text and settings would give a
 # different summary (a new selection rule, a new analyzer), so an upgrade does not serve
 # summaries the old code made. 2: headings and list items are passed over; Korean sentences
-# end after a final ending and full stop before any symbol, not only before a quote.
-SUMMARY_VERSION = 2
+# end after a final ending and full stop before any symbol, not only before a quote. 3: long
+# paragraphs are split in pieces, only the first `MAX_CANDIDATES` sentences are ranked.
+SUMMARY_VERSION = 3
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,6 +96,12 @@ class Candidate:
     boilerplate: bool = False  # not summary material: boilerplate, or a heading (see below)
 
 
+# Centrality compares every sentence with every other (n x n matrices): a post of 15,000
+# sentences (a 200,000-character feed entry) would take minutes and gigabytes. A summary comes
+# from the first this many sentences, the length of a very long essay (about 40,000 characters).
+MAX_CANDIDATES = 600
+
+
 def _terms_for(text: str, language: str) -> list[str]:
     return content_morphemes(text) if language == "ko" else english_terms(text)
 
@@ -130,8 +137,9 @@ def score_sentences(
     title_terms: Sequence[str] = (),
     weights: HybridWeights = HYBRID_WEIGHTS,
 ) -> list[float]:
-    """One score per candidate (boilerplate scores -inf); higher is better."""
-    keep = [i for i, c in enumerate(candidates) if not c.boilerplate]
+    """One score per candidate (boilerplate scores -inf); higher is better. Only the first
+    `MAX_CANDIDATES` sentences that are summary material are ranked, the rest score -inf."""
+    keep = [i for i, c in enumerate(candidates) if not c.boilerplate][:MAX_CANDIDATES]
     texts = [candidates[i].text for i in keep]
     terms = [candidates[i].terms for i in keep]
     n = len(keep)

@@ -31,6 +31,14 @@ _LINE_END = re.compile(r"""[.?!。…？！:]["'”’)\]]*\s*$""")
 _SENTENCE_END = re.compile(r"""[.?!。…？！]["'”’)\]]*$""")
 # A line this short that does not end a sentence is a heading or label, not a hard wrap.
 _SHORT_LINE = 40
+# Both splitters cost more than linear time on long input (pysbd on runs of "a. a. a.", Kiwi
+# on a long word: 8 s for 20,000 characters of Hangul without a space), so a block is split
+# into pieces of at most this many characters, cut after a sentence end where there is one ...
+_PIECE = 2000
+_PIECE_CUT = re.compile(r"""[.?!。…？！]["'”’)\]]*\s+|\s+""")
+# ... and a run this long without whitespace is no word (base64, a row of dots, a hostile
+# feed's filler): it becomes a span of its own, never analysed, never summary material.
+_LONG_RUN = re.compile(r"\S{500,}")
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,27 @@ def _split_lines(text: str, start: int, end: int, out: list[tuple[int, int]]) ->
     out.append((block_start, end))
 
 
+def _pieces(flat: str, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, is_text) of the pieces of the block flat[start:end] that the splitters
+    see one at a time (see `_PIECE`); a long run without whitespace comes as not text."""
+    pos = start
+    for run in [*_LONG_RUN.finditer(flat, start, end), None]:
+        stop = run.start() if run else end
+        while stop - pos > _PIECE:
+            window = flat[pos + _PIECE // 2 : pos + _PIECE]
+            cuts = [m for m in _PIECE_CUT.finditer(window) if m.group().strip()] or list(
+                _PIECE_CUT.finditer(window)
+            )
+            cut = pos + _PIECE // 2 + cuts[-1].end() if cuts else pos + _PIECE
+            yield pos, cut, True
+            pos = cut
+        if stop > pos:
+            yield pos, stop, True
+        if run:
+            yield run.start(), run.end(), False
+            pos = run.end()
+
+
 def _english_spans(block: str, offset: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     pos = 0
@@ -133,17 +162,24 @@ def iter_spans_many(
     # Hard wraps become spaces (same length, so offsets stay valid) so that neither splitter
     # treats them as boundaries; the returned text is always taken from the original.
     flats = [text.replace("\n", " ").replace("\r", " ") for text in texts]
-    plans: list[list[tuple[int, int, str]]] = []
+    plans: list[list[tuple[int, int, str, int, bool]]] = []
     korean: list[str] = []
     for text, flat, hint in zip(texts, flats, hints, strict=True):
-        plan = [(a, b, detect_language(text[a:b], hint)) for a, b in _blocks(text)]
-        korean.extend(flat[a:b] for a, b, lang in plan if lang == "ko")
+        plan = [
+            (a, b, lang, index, is_text)
+            for index, (start, end) in enumerate(_blocks(text))
+            for lang in [detect_language(text[start:end], hint)]
+            for a, b, is_text in _pieces(flat, start, end)
+        ]
+        korean.extend(flat[a:b] for a, b, lang, _, is_text in plan if is_text and lang == "ko")
         plans.append(plan)
     analyses = iter_analyses(korean)
     for text, flat, plan in zip(texts, flats, plans, strict=True):
         spans: list[Span] = []
-        for index, (a, b, lang) in enumerate(plan):
-            if lang == "ko":
+        for a, b, lang, index, is_text in plan:
+            if not is_text:
+                spans.append(Span(text[a:b], a, b, lang, (), index, False))
+            elif lang == "ko":
                 for s in next(analyses).sentences:
                     start, end = a + s.start, a + s.end
                     piece = text[start:end]
