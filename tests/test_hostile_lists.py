@@ -151,6 +151,8 @@ def test_an_older_store_with_mixed_case_rows_still_matches(store: Store) -> None
         )
     assert store.suppression_record("Kim@example.com") is not None
     assert store.suppressed()["KIM@example.com"] == "unsubscribed"
+    # Nobody is sent to: `kim@` is suppressed, so both other spellings are.
+    assert store.subscribers(active_only=True) == []
     assert store.upsert_subscribers([sub("kim@EXAMPLE.com")]) == (0, 0, 1)
     assert WebStore(store.engine).set_preferences("Kim@example.com", [], "active") is False
     # The export says why each spelling gets nothing.
@@ -165,6 +167,30 @@ def test_an_older_store_with_mixed_case_rows_still_matches(store: Store) -> None
     assert store.subscribers(active_only=True) == []
     assert {s.status for s in store.subscribers()} == {"bounced"}
     assert WebStore(store.engine).resubscribe("Kim@example.com") is False  # a bounce stays
+
+
+@BOTH
+def test_an_older_store_with_two_active_spellings_sends_once(store: Store) -> None:
+    """Two active rows for one mailbox (written before addresses matched in any case) are one
+    recipient, and an unsubscribed spelling wins over an active one."""
+    now = datetime.now(UTC)
+    rows = [("Lee@example.com", "active"), ("lee@example.com", "active")]
+    rows += [("Park@example.com", "active"), ("park@example.com", "unsubscribed")]
+    with store.engine.begin() as conn:
+        for email, status in rows:
+            conn.execute(
+                subscribers.insert().values(
+                    email=email,
+                    name="",
+                    themes=[],
+                    language="",
+                    status=status,
+                    created=now,
+                    updated=now,
+                )
+            )
+    assert [s.email for s in store.subscribers(active_only=True)] == ["Lee@example.com"]
+    assert len(store.subscribers()) == 4  # the listing still shows every stored row
 
 
 @BOTH

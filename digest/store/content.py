@@ -244,17 +244,33 @@ class ContentStore(StoreBase):
         return added, updated, skipped
 
     def subscribers(self, *, active_only: bool = False) -> list[StoredSubscriber]:
+        """Every stored row; or (`active_only`) the recipients: one per address whatever its
+        case (see `address_key`), none whose address is suppressed or whose row in any
+        spelling is not active (an older store may hold several spellings of one address)."""
         query = sa.select(subscribers).order_by(subscribers.c.email)
-        if active_only:
-            query = query.where(
-                subscribers.c.status == "active",
-                subscribers.c.email.not_in(sa.select(suppressions.c.email)),
-            )
         with self.begin() as conn:
             rows = conn.execute(query).all()
-        return [
+            suppressed = (
+                {address_key(r[0]) for r in conn.execute(sa.select(suppressions.c.email))}
+                if active_only
+                else set()
+            )
+        found = [
             StoredSubscriber(r.email, r.name, tuple(r.themes), r.language, r.status) for r in rows
         ]
+        if not active_only:
+            return found
+        by_key: dict[str, list[StoredSubscriber]] = {}
+        for sub in found:
+            by_key.setdefault(address_key(sub.email), []).append(sub)
+        return sorted(
+            (
+                forms[0]
+                for key, forms in by_key.items()
+                if key not in suppressed and all(f.status == "active" for f in forms)
+            ),
+            key=lambda sub: sub.email,
+        )
 
     def suppress(self, email: str, reason: str, detail: str = "") -> None:
         """Put `email` on the suppression list, in any case of its letters.
