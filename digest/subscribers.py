@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from digest.config import Config
 from digest.errors import SubscriberError
@@ -51,10 +52,39 @@ class ParsedList:
     duplicates: int = 0
 
 
+# The common address, checked here in a few microseconds: an ASCII dot-atom local part of the
+# usual characters and a domain of letter-digit-hyphen labels (none with "--", which IDNA
+# rules) under a top-level domain of letters that is not special-use (email-validator's
+# list). What this accepts, email-validator accepts with the same result (tests/test_bulk.py
+# checks them against each other); everything else goes through email-validator.
+_PLAIN = re.compile(
+    r"(?P<local>[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*)"
+    r"@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
+)
+
+_SPECIAL_USE = tuple("." + name for name in SPECIAL_USE_DOMAIN_NAMES)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _plain_address(address: str) -> str | None:
+    match = _PLAIN.fullmatch(address)
+    if match is None or len(address) > 254 or len(match["local"]) > 64:
+        return None
+    domain = match["domain"].lower()
+    if "--" in domain or len(domain) > 253:
+        return None
+    if ("." + domain).endswith(_SPECIAL_USE):
+        return None
+    return f"{match['local']}@{domain}"
+
+
 def normalize_address(address: str) -> str:
     """The canonical form of an address, or SubscriberError with the reason."""
-    if any(c in address for c in "\r\n\x00"):
+    if "\r" in address or "\n" in address or "\x00" in address:
         raise SubscriberError("address contains a line break or NUL")
+    plain = _plain_address(address.strip())
+    if plain is not None:
+        return plain
     try:
         result = validate_email(address.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
@@ -143,9 +173,9 @@ def _row(row: dict[str, str], themes: Collection[str]) -> StoredSubscriber:
     if language not in ("", "ko", "en"):
         raise SubscriberError(f"language must be ko or en, not {language!r}")
     name = get("name")
-    if any(c in name for c in "\r\n"):
-        raise SubscriberError("name contains a line break")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if _CONTROL.search(name):
+        if "\r" in name or "\n" in name:
+            raise SubscriberError("name contains a line break")
         raise SubscriberError("name contains a control character")
     return StoredSubscriber(email, name, tuple(dict.fromkeys(chosen)), language, status)
 

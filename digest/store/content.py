@@ -207,41 +207,10 @@ class ContentStore(StoreBase):
         send) only new addresses are added: choices a subscriber saved on the preferences page
         are never overwritten by a list file. Returns (added, updated, suppressed_skipped).
         """
-        added = updated = skipped = 0
-        now = datetime.now(UTC)
+        from digest.store.bulk import upsert_subscribers
+
         with self.begin() as conn:
-            suppressed = {address_key(r[0]) for r in conn.execute(sa.select(suppressions.c.email))}
-            stored: dict[str, list[str]] = {}
-            for (email,) in conn.execute(sa.select(subscribers.c.email)):
-                stored.setdefault(address_key(email), []).append(email)
-            for sub in rows:
-                key = address_key(sub.email)
-                if key in suppressed:
-                    skipped += 1
-                    continue
-                values = {
-                    "name": sub.name,
-                    "themes": list(sub.themes),
-                    "language": sub.language,
-                    "status": sub.status,
-                    "updated": now,
-                }
-                forms = stored.get(key)
-                if forms and not update_existing:
-                    continue
-                if forms:
-                    # Every stored form of the address (an older store may hold several).
-                    conn.execute(
-                        subscribers.update().where(subscribers.c.email.in_(forms)).values(**values)
-                    )
-                    updated += 1
-                else:
-                    conn.execute(
-                        subscribers.insert().values(email=sub.email, created=now, **values)
-                    )
-                    stored[key] = [sub.email]
-                    added += 1
-        return added, updated, skipped
+            return upsert_subscribers(conn, rows, update_existing=update_existing)
 
     def subscribers(self, *, active_only: bool = False) -> list[StoredSubscriber]:
         """Every stored row; or (`active_only`) the recipients: one per address whatever its
