@@ -31,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REFERENCE = "df93a9b"  # main before the batched import and the fast address check
+Run = tuple[float, float, float, str]
 
 
 def make_list(path: Path, n: int) -> None:
@@ -65,10 +66,10 @@ def reset_pg(url: str) -> None:
     engine.dispose()
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> Run:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> Run:
     """(cpu seconds, wall seconds, peak RSS MB, last output line) of one process."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     output = proc.stdout.read().decode("utf-8", "replace")
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -77,9 +78,6 @@ def timed(cmd: list[str], env: dict[str, str]) -> Run:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{output}")
     lines = output.strip().splitlines()
     return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024, lines[-1] if lines else ""
-
-
-Run = tuple[float, float, float, str]
 
 
 def run_once(tree: Path, listing: Path, pg_url: str | None) -> list[Run]:
@@ -91,7 +89,8 @@ def run_once(tree: Path, listing: Path, pg_url: str | None) -> list[Run]:
         env = {**os.environ, "PYTHONPATH": str(tree), "DIGEST_SECRET": "bench-secret-" + "x" * 32}
         cmd = [sys.executable, "-m", "digest", "--config", str(config)]
         cmd += ["subscribers", "import", str(listing)]
-        return [timed(cmd, env), timed(cmd, env)]
+        # From the tree itself: `python -m` puts the working directory first on sys.path.
+        return [timed(cmd, env, tree), timed(cmd, env, tree)]
 
 
 def main() -> None:
