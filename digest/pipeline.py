@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from digest.compose.formatting import format_date, reading_minutes
 from digest.compose.render import RenderedDigest, Renderer
 from digest.config import Config
-from digest.edition import Edition, Variant
+from digest.edition import Edition, Readers, ReadersBuilder, Variant
 from digest.models import Digest, DigestItem, Post, Section, SiteInfo, Summary
 from digest.select import ALL, Pick, dedupe_sections, select_section, variant_key
 from digest.store import DigestHistory, Store, StoredSubscriber
@@ -259,38 +259,51 @@ def plan_edition(
     if planner is None:
         planner = Planner(config, store, renderer or Renderer(config.templates.folder), now)
     renderer = planner.renderer
-    subs = list(recipients) if recipients is not None else store.subscribers(active_only=True)
+    # Streamed from the store (or the given list), each reader with their history; a group's
+    # readers are packed as they come (digest.edition.Readers): memory grows with the
+    # variants, and by some 20 bytes per reader, not with a list of a million objects.
+    readers: Iterable[tuple[StoredSubscriber, History]] = (
+        ((sub, planner.history(sub.email)) for sub in recipients)
+        if recipients is not None
+        else store.recipients_with_history(planner.window)
+    )
     planned = planned or {}
     # Readers who chose the same themes and have the same history get the same selection.
-    groups: dict[tuple[tuple[str, ...], History, frozenset[str]], list[StoredSubscriber]] = {}
-    for sub in subs:
+    groups: dict[tuple[tuple[str, ...], History, frozenset[str]], ReadersBuilder] = {}
+    order = [t.key for t in config.themes]
+    for sub, history in readers:
         if theme is not None:
             if sub.themes and theme not in sub.themes:
                 continue
             wanted: tuple[str, ...] = (theme,)
         else:
-            wanted = tuple(k for k in (t.key for t in config.themes) if k in sub.themes)
+            wanted = tuple(k for k in order if k in sub.themes)
         extra = planned.get(sub.email, frozenset())
-        groups.setdefault((wanted, planner.history(sub.email), extra), []).append(sub)
+        group = groups.get((wanted, history, extra))
+        if group is None:
+            group = groups[wanted, history, extra] = ReadersBuilder()
+        group.append(sub)
     # Groups whose selections came out the same share one variant.
     selections: dict[tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]], int] = {}
     picked_for: list[list[tuple[str, list[Pick]]]] = []
-    members_of: list[list[StoredSubscriber]] = []
+    members_of: list[list[Readers]] = []
     wanted_of: list[tuple[str, ...]] = []
-    quiet: list[StoredSubscriber] = []
-    for (wanted, history, extra), members in groups.items():
+    quiet: list[Readers] = []
+    for (wanted, history, extra), group in groups.items():
+        packed = group.build()
         picked = planner.pick(wanted, history, extra)
         if not picked:
-            quiet.extend(members)
+            quiet.append(packed)
             continue
         signature = (wanted, tuple((k, tuple(p.post.key for p in ps)) for k, ps in picked))
         if signature in selections:
-            members_of[selections[signature]].extend(members)
+            members_of[selections[signature]].append(packed)
             continue
         selections[signature] = len(picked_for)
         picked_for.append(picked)
-        members_of.append(list(members))
+        members_of.append([packed])
         wanted_of.append(wanted)
+    groups.clear()
     edition = new_edition_id(now)
     issue = store.next_issue_number(theme)
     variants: list[Variant] = []
@@ -307,8 +320,8 @@ def plan_edition(
         assert composed is not None  # `picked` is not empty
         digest, recorded = composed
         rendered = renderer.render(digest)
-        variants.append(Variant(key, digest, rendered, recorded, tuple(members)))
-    return Edition(edition, issue, theme, tuple(variants), tuple(quiet))
+        variants.append(Variant(key, digest, rendered, recorded, Readers.join(members)))
+    return Edition(edition, issue, theme, tuple(variants), Readers.join(quiet))
 
 
 def preview_digest(

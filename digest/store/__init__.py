@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from digest.store.claims import ClaimStore, LeaseLost, SettingsStore, Settle
 from digest.store.content import AddressMap, ContentStore, _matching, address_key
 from digest.store.delivery import DeliveryStore, DigestRecord, covered_sections
+from digest.store.planning import PlanningStore
 from digest.store.records import (
     ArchivedDigest,
     DigestHistory,
@@ -45,7 +46,7 @@ from digest.store.tables import (
 )
 
 
-class Store(ContentStore, DeliveryStore, ClaimStore, SettingsStore, ScheduleStore):
+class Store(ContentStore, DeliveryStore, ClaimStore, SettingsStore, ScheduleStore, PlanningStore):
     """Thin, typed access to the database. Every method is one short transaction."""
 
 
