@@ -277,30 +277,40 @@ def plan_run(config: Config, store: Store, sched: ScheduleConfig, now: datetime)
     with fewer than `min_posts` posts is dropped and its readers count as quiet."""
     editions: list[Edition] = []
     quiet: dict[str, StoredSubscriber] = {}
-    served: set[str] = set()
     posts: set[str] = set()
     # A post planned for a reader in one of this run's editions is not planned again for
     # them in the next (a post that matches two of the schedule's themes).
     planned: dict[str, frozenset[str]] = {}
     planner = Planner(config, store, Renderer(config.templates.folder), now)
-    for theme in sched.themes or (None,):
+    themes = sched.themes or (None,)
+    for at, theme in enumerate(themes):
         edition = plan_edition(
             config, store, now=now, theme=theme, planner=planner, planned=planned
         )
+        # Only a later edition reads `planned`: the last (or only) one adds no reader to it.
+        later = at + 1 < len(themes)
         keep = []
         for variant in edition.variants:
             keys = {k for ks in variant.sections.values() for k in ks}
             if len(keys) >= sched.min_posts:
                 keep.append(variant)
                 posts |= keys
-                served |= {s.email for s in variant.recipients}
-                for sub in variant.recipients:
+                for sub in variant.recipients if later else ():
                     planned[sub.email] = planned.get(sub.email, frozenset()) | keys
             else:
                 quiet.update({s.email: s for s in variant.recipients})
         quiet.update({s.email: s for s in edition.quiet})
         if keep:
             editions.append(replace(edition, variants=tuple(keep)))
+    # A reader quiet in one edition but served by another is not quiet: looked up among the
+    # quiet ones only, so a million served readers are never a set.
+    served = {
+        s.email
+        for e in editions if quiet
+        for v in e.variants
+        for s in v.recipients
+        if s.email in quiet
+    }  # fmt: skip
     return Plan(
         tuple(editions),
         tuple(s for e, s in sorted(quiet.items()) if e not in served),
