@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from digest.config import load_config
 from digest.store import Store
 
-from .test_delivery import FaultHandler, counts, fault_server, setup  # noqa: F401
+from .test_delivery import RETRY_FAST, FaultHandler, counts, fault_server, setup  # noqa: F401
 
 ENV = {**os.environ, "DIGEST_TEST_SECRET": "test-secret"}
 
@@ -77,6 +77,24 @@ def test_two_senders_share_one_edition_and_never_send_a_row_twice(
     sent_by = [int(o.split(" message(s) sent")[0].rsplit(" ", 1)[-1]) for o in outputs]
     assert all(n > 0 for n in sent_by) and sum(sent_by) == 300, outputs
     assert counts(config) == {"sent": 300}
+
+
+def test_a_daily_limit_holds_across_two_senders(
+    tmp_path: Path,
+    fault_server: tuple[FaultHandler, int],  # noqa: F811 (the fixture of test_delivery)
+) -> None:
+    """Each sender checks the limit in the same transaction as its claim, counting what the
+    other holds: together they send exactly the limit, never one more."""
+    handler, port = fault_server
+    handler.data_delay = 0.01
+    config, _emails = setup(tmp_path, port, 120, extra=RETRY_FAST + "rate_per_day = 37\n")
+    record_only(config)
+    first, second = digest(config, "send", "--resume"), digest(config, "send", "--resume")
+    outputs = [p.communicate(timeout=180)[0] for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    assert len(handler.received) == 37, outputs
+    assert counts(config) == {"sent": 37, "pending": 83}
+    assert all("stopped early" in o for o in outputs), outputs
 
 
 def test_a_sender_that_froze_past_its_lease_stops_when_it_wakes(

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -54,6 +55,10 @@ class LeaseLost(DeliveryError):
     exit_code = 75
 
 
+# Serializes the limit checks of every sender (pg_advisory_xact_lock's key: "digest" in ASCII).
+_LIMITS_LOCK = 0x646967657374
+
+
 class _SomeRefused(Exception):
     """A batch touched fewer rows than it settles: some are not this sender's any more."""
 
@@ -63,6 +68,14 @@ _SETTLE = sa.text(
     " updated = :updated, attempts = attempts + :inc, lease_owner = NULL, lease_until = NULL"
     " WHERE digest_id = :digest_id AND email = :email AND lease_owner = :owner"
 )
+
+
+# The predicate of the partial index `deliveries_due` (tables.py), written out literally: a
+# query that has it among its AND-ed terms reads only the rows still to send through that
+# index (SQLite and PostgreSQL match the index by its text; `status IN (?, ?)` with bound
+# values does not match, and then a claim near the end of a million-row edition walked every
+# settled row before it).
+STILL_DUE = sa.text("deliveries.status IN ('pending', 'deferred')")
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:
@@ -83,48 +96,126 @@ class ClaimStore(StoreBase):
         lease_seconds: float,
     ) -> list[DueDelivery]:
         """Lease up to `limit` due rows nobody holds (or whose lease expired) to `owner`."""
+        return self.claim_within_limits(
+            digest_ids, owner, now, limit=limit, lease_seconds=lease_seconds
+        )[0]
+
+    def claim_within_limits(
+        self,
+        digest_ids: Sequence[str],
+        owner: str,
+        now: datetime,
+        *,
+        limit: int,
+        lease_seconds: float,
+        limits: Sequence[tuple[timedelta, int]] = (),
+    ) -> tuple[list[DueDelivery], bool]:
+        """`claim_deliveries` under sending limits: (window, most messages in it) pairs, such
+        as one hour and 500. What counts against a limit: rows sent in the window and every
+        row leased now, by any sender (it is about to be sent). The check and the claim are
+        one transaction, serialized between senders (an advisory lock on PostgreSQL, the
+        write lock on SQLite), so limits hold across processes and hosts. Returns the rows
+        and whether a limit cut the claim short."""
+        until = now + timedelta(seconds=lease_seconds)
+        with self.begin() as conn:
+            if limits and conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LIMITS_LOCK)))
+            claimed = self._lease(conn, digest_ids, owner, now, until, limit)
+            limited = False
+            if limits and claimed:
+                over = self._over(conn, now, limits)
+                if over > 0:  # give back the last rows claimed
+                    limited = True
+                    keep = max(len(claimed) - over, 0)
+                    claimed, back = claimed[:keep], claimed[keep:]
+                    conn.execute(
+                        deliveries.update()
+                        .where(
+                            sa.tuple_(deliveries.c.digest_id, deliveries.c.email).in_(
+                                [(r.digest_id, r.email) for r in back]
+                            )
+                        )
+                        .values(lease_owner=None, lease_until=None)
+                    )
+            rows = self._describe(conn, claimed)
+        return rows, limited
+
+    def _over(
+        self, conn: sa.Connection, now: datetime, limits: Sequence[tuple[timedelta, int]]
+    ) -> int:
+        """By how many messages the fullest limit is exceeded, counting the rows sent in its
+        window and every row leased now. One statement, so one snapshot: a row that another
+        sender settles meanwhile counts once, as leased or as sent, never zero times."""
+        leased = sa.and_(STILL_DUE, deliveries.c.lease_until > now)
+        oldest = now - max(window for window, _ in limits)
+        spent = [
+            sa.func.sum(
+                sa.case(
+                    (leased, 1),
+                    (sa.and_(deliveries.c.status == "sent", deliveries.c.updated >= now - w), 1),
+                    else_=0,
+                )
+            )
+            for w, _ in limits
+        ]
+        sent_recently = sa.and_(deliveries.c.status == "sent", deliveries.c.updated >= oldest)
+        row = conn.execute(sa.select(*spent).where(sa.or_(leased, sent_recently))).one()
+        return max(int(n or 0) - most for n, (_, most) in zip(row, limits, strict=True))
+
+    def _lease(
+        self,
+        conn: sa.Connection,
+        digest_ids: Sequence[str],
+        owner: str,
+        now: datetime,
+        until: datetime,
+        limit: int,
+    ) -> list[sa.Row[Any]]:
+        """Lease up to `limit` due rows nobody holds to `owner`, in key order."""
         free = sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)
         keys = (
             sa.select(deliveries.c.digest_id, deliveries.c.email)
-            .where(deliveries.c.digest_id.in_(list(digest_ids)), _due(now), free)
+            .where(deliveries.c.digest_id.in_(list(digest_ids)), STILL_DUE, _due(now), free)
             .order_by(deliveries.c.digest_id, deliveries.c.email)
             .limit(limit)
         )
-        if self.engine.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql":
             keys = keys.with_for_update(skip_locked=True)
-        until = now + timedelta(seconds=lease_seconds)
-        with self.begin() as conn:
-            claimed = conn.execute(
-                deliveries.update()
-                .where(sa.tuple_(deliveries.c.digest_id, deliveries.c.email).in_(keys))
-                .values(lease_owner=owner, lease_until=until)
-                .returning(
-                    deliveries.c.digest_id,
-                    deliveries.c.email,
-                    deliveries.c.message_id,
-                    deliveries.c.attempts,
-                    deliveries.c.status,
+        claimed = conn.execute(
+            deliveries.update()
+            .where(sa.tuple_(deliveries.c.digest_id, deliveries.c.email).in_(keys))
+            .values(lease_owner=owner, lease_until=until)
+            .returning(
+                deliveries.c.digest_id,
+                deliveries.c.email,
+                deliveries.c.message_id,
+                deliveries.c.attempts,
+                deliveries.c.status,
+            )
+        ).all()
+        # RETURNING comes in no particular order: key order, as the claim chose them.
+        return sorted(claimed, key=lambda r: (r.digest_id, r.email))
+
+    def _describe(self, conn: sa.Connection, claimed: Sequence[sa.Row[Any]]) -> list[DueDelivery]:
+        """The claimed rows with what sending needs: the subscriber's name, a suppression."""
+        if not claimed:
+            return []
+        emails = sorted({r.email for r in claimed})
+        names = dict(
+            conn.execute(
+                sa.select(subscribers.c.email, subscribers.c.name).where(
+                    subscribers.c.email.in_(emails)
                 )
             ).all()
-            if not claimed:
-                return []
-            pairs = [(r.digest_id, r.email) for r in claimed]
-            emails = sorted({r.email for r in claimed})
-            names = dict(
-                conn.execute(
-                    sa.select(subscribers.c.email, subscribers.c.name).where(
-                        subscribers.c.email.in_(emails)
-                    )
-                ).all()
-            )
-            suppressed = dict(
-                conn.execute(
-                    sa.select(suppressions.c.email, suppressions.c.reason).where(
-                        suppressions.c.email.in_(emails)
-                    )
-                ).all()
-            )
-        rows = [
+        )
+        suppressed = dict(
+            conn.execute(
+                sa.select(suppressions.c.email, suppressions.c.reason).where(
+                    suppressions.c.email.in_(emails)
+                )
+            ).all()
+        )
+        return [
             DueDelivery(
                 r.digest_id,
                 r.email,
@@ -136,9 +227,6 @@ class ClaimStore(StoreBase):
             )
             for r in claimed
         ]
-        order = {pair: i for i, pair in enumerate(sorted(pairs))}
-        rows.sort(key=lambda d: order[(d.digest_id, d.email)])
-        return rows
 
     def settle_claimed(self, owner: str, results: Iterable[Settle]) -> list[Settle]:
         """Record the outcomes of rows leased to `owner`, and the digests' counters, in one
@@ -250,6 +338,21 @@ class ClaimStore(StoreBase):
                 .values(lease_owner=None, lease_until=None)
             )
 
+    def release_owner(self, digest_ids: Sequence[str], owner: str) -> int:
+        """Give back every due row `owner` still holds (a claim that finished after its
+        sender stopped waiting for it); returns how many."""
+        with self.begin() as conn:
+            result = conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.digest_id.in_(list(digest_ids)),
+                    STILL_DUE,
+                    deliveries.c.lease_owner == owner,
+                )
+                .values(lease_owner=None, lease_until=None)
+            )
+        return int(result.rowcount)
+
     def expire_leases_of(
         self, digest_ids: Sequence[str], gone: Callable[[str], bool], now: datetime
     ) -> int:
@@ -263,7 +366,7 @@ class ClaimStore(StoreBase):
                     sa.select(deliveries.c.lease_owner)
                     .where(
                         deliveries.c.digest_id.in_(ids),
-                        deliveries.c.status.in_(("pending", "deferred")),
+                        STILL_DUE,
                         deliveries.c.lease_until > now,
                     )
                     .distinct()
@@ -274,7 +377,11 @@ class ClaimStore(StoreBase):
                 return 0
             result = conn.execute(
                 deliveries.update()
-                .where(deliveries.c.digest_id.in_(ids), deliveries.c.lease_owner.in_(owners))
+                .where(
+                    deliveries.c.digest_id.in_(ids),
+                    STILL_DUE,
+                    deliveries.c.lease_owner.in_(owners),
+                )
                 .values(lease_owner=None, lease_until=None)
             )
         return int(result.rowcount)
@@ -288,7 +395,7 @@ class ClaimStore(StoreBase):
             value = conn.execute(
                 sa.select(sa.func.min(deliveries.c.lease_until, type_=UTCDateTime)).where(
                     deliveries.c.digest_id.in_(list(digest_ids)),
-                    deliveries.c.status.in_(("pending", "deferred")),
+                    STILL_DUE,
                     deliveries.c.lease_until > now,
                     deliveries.c.lease_owner != owner,
                 )
