@@ -62,13 +62,38 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 class DigestGroup(click.Group):
-    """Turns expected failures into `error: ...` on stderr and a non-zero exit code."""
+    """Turns expected failures into `error: ...` on stderr and a non-zero exit code, and
+    takes `--config FILE` after the command too (`digest run --config X`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _config_first(args))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except DigestError as exc:
             _fail(str(exc), exc.exit_code)
+
+
+def _config_first(args: list[str]) -> list[str]:
+    """`args` with a `--config FILE` (or `--config=FILE`) given after the command moved in
+    front of it, where the group's option is parsed. Nothing after `--` is touched."""
+    end = args.index("--") if "--" in args else len(args)
+    moved: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < end:
+        arg = args[i]
+        if arg == "--config" and i + 1 < end:
+            moved += args[i : i + 2]
+            i += 2
+            continue
+        if arg.startswith("--config="):
+            moved.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return moved + rest + args[end:]
 
 
 pass_ctx = click.make_pass_decorator(Context)

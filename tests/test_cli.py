@@ -162,3 +162,21 @@ def test_control_characters_in_header_values_are_refused(config_path: Path) -> N
     config_path.write_text(text, "utf-8")
     code, out = invoke(config_path, "send")
     assert code == 2 and "control characters" in out
+
+
+def test_config_may_follow_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`digest run --config X` works like `digest --config X run` (it used to fail with "No
+    such option"); a `--config` after `--` is left to the command."""
+    from tests.conftest import write_config
+
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
+    config = write_config(tmp_path)
+    runner = CliRunner()
+    before = runner.invoke(main, ["--config", str(config), "subscribers", "import", "--help"])
+    assert before.exit_code == 0, before.output
+    added = runner.invoke(main, ["subscribers", "add", "kim@example.com", "--config", str(config)])
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(main, ["subscribers", "list", f"--config={config}"])
+    assert listed.exit_code == 0, listed.output
+    assert "kim@example.com" in listed.output
+    assert runner.invoke(main, ["subscribers", "list", "--", "--config", "x"]).exit_code != 0
