@@ -605,8 +605,9 @@ def subscribers_import(state: Context, file: Path, skip_invalid: bool) -> None:
     from digest.subscribers import parse_subscribers
 
     parsed = parse_subscribers(file, [t.key for t in state.config.themes])
+    # With --skip-invalid a bad row is skipped, not an error: the import goes on.
     for problem in parsed.problems:
-        click.echo(f"error: {problem}", err=True)
+        click.echo(f"{'skipped' if skip_invalid else 'error'}: {problem}", err=True)
     if parsed.problems and not skip_invalid:
         _fail(f"{file}: {len(parsed.problems)} bad row(s); nothing imported (--skip-invalid?)")
     added, updated, skipped = state.store.upsert_subscribers(parsed.subscribers)

@@ -111,6 +111,9 @@ def test_subscribers_import_reports_bad_rows(config_path: Path, tmp_path: Path) 
     code, out = invoke(config_path, "subscribers", "import", str(bad), "--skip-invalid")
     assert code == 0, out
     assert "1 added" in out
+    # Skipped rows are said as skipped, not as errors of a run that exits 0.
+    assert f"skipped: {bad}:3:" in out and f"skipped: {bad}:4:" in out
+    assert "error:" not in out
     code, out = invoke(config_path, "subscribers", "list")
     assert "ok@example.com\tOK\tai\tactive" in out
 
