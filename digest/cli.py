@@ -473,7 +473,12 @@ def run_send(
     help="Put the failed recipients of an edition (--edition, default: the latest) back in "
     "the queue and send to them (suppressed addresses stay failed).",
 )
-@click.option("--edition", metavar="ID", help="The edition for --retry-failed.")
+@click.option(
+    "--edition",
+    metavar="ID",
+    help="With --retry-failed: its edition. With --to: send a copy of this past issue "
+    "(latest, an issue number or an edition id).",
+)
 @pass_ctx
 def send(
     state: Context,
@@ -496,8 +501,10 @@ def send(
         return
     if retry_failed and (to or dry_run or theme or resume):
         raise click.UsageError("--retry-failed takes only --edition")
-    if edition is not None and not retry_failed:
-        raise click.UsageError("--edition goes with --retry-failed")
+    if edition is not None and not (retry_failed or to):
+        raise click.UsageError("--edition goes with --retry-failed or --to")
+    if edition is not None and to and (dry_run or theme):
+        raise click.UsageError("--to with --edition sends that issue: no --dry-run or --theme")
     if to is not None:
         try:
             to = normalize_address(to)
@@ -511,7 +518,12 @@ def send(
                 f"no edition {edition!r} (see `digest status`)" if edition else "nothing sent yet"
             )
     request = SendRequest(
-        theme=theme, to=to, dry_run=dry_run, resume_only=resume, retry_failed=retry
+        theme=theme,
+        to=to,
+        dry_run=dry_run,
+        resume_only=resume,
+        retry_failed=retry,
+        edition=edition if to else None,
     )
     with stop_on_signals() as stop:
         run_send(state, now=datetime.now(UTC), request=request, stop=stop)

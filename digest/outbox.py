@@ -159,11 +159,15 @@ def lease_seconds(config: Config) -> float:
 
 
 async def send_test_copies(
-    edition: Edition, factory: MessageFactory, sender: Sender
+    edition: Edition, factory: MessageFactory, sender: Sender, *, subject_mark: str = ""
 ) -> DeliveryReport:
-    """Send without recording anything (test copies): one message per listed recipient."""
+    """Send without recording anything (test copies): one message per listed recipient,
+    the subject after `subject_mark`."""
     report = DeliveryReport()
     for variant in edition.variants:
+        if subject_mark:
+            marked = replace(variant.rendered, subject=subject_mark + variant.rendered.subject)
+            variant = replace(variant, rendered=marked)
         for sub in variant.recipients:
             try:
                 envelope = factory.envelope(variant, sub)

@@ -20,20 +20,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
+from digest.compose.render import RenderedDigest
 from digest.config import Config
 from digest.edition import Edition
 from digest.errors import DeliveryError, DeliveryIncomplete
 from digest.locks import sending
 from digest.outbox import MessageFactory, record_editions, send_test_copies
+from digest.send import Sender
 from digest.send.catcher import smtp_endpoint
 from digest.send.delivery import DeliveryReport
 from digest.send.workers import deliver_in_workers
 from digest.stop import StopSignal
-from digest.store import Store, StoredSubscriber
+from digest.store import Store, StoredDigest, StoredSubscriber, WebStore
 
 
 class Reporter(Protocol):
@@ -55,6 +57,13 @@ class SendRequest:
     dry_run: bool = False
     resume_only: bool = False
     retry_failed: str | None = None  # an edition id: its failed rows go back to pending
+    # With `to`: a copy of this past edition ("latest", an id or an issue number) instead
+    # of the next one. Without it, a test copy of the next edition, or of the latest one
+    # when nothing is new.
+    edition: str | None = None
+
+
+TEST_MARK = "[TEST] "  # before a test copy's subject: never mistaken for the real issue
 
 
 def where(config: Config, host: str, port: int) -> str:
@@ -102,10 +111,22 @@ def run_send(
             )
         unfinished = [] if test_only else store.unfinished_editions()
         edition: Edition | None = None
-        if not request.resume_only and request.retry_failed is None:
+        past: StoredDigest | None = None
+        if request.to is not None and request.edition is not None:
+            past = _past_digest(store, request.edition, request.to)
+        elif not request.resume_only and request.retry_failed is None:
             if request.to is not None:
                 copy = [StoredSubscriber(request.to, "", (), "", "active")]
                 edition = plan_edition(config, store, now=now, theme=request.theme, recipients=copy)
+                if not edition.variants and not request.dry_run:
+                    # Nothing new: the copy is of what went out last, so there is always
+                    # something to look at.
+                    past = _past_digest(store, "latest", request.to)
+                    reporter.info(
+                        f"nothing new for {request.to}; sending a copy of the latest issue "
+                        f"(#{past.issue_number}, edition {past.edition})"
+                    )
+                    edition = None
             else:
                 sync()
                 edition = plan_edition(config, store, now=now, theme=request.theme)
@@ -115,9 +136,9 @@ def run_send(
                         f"no active subscribers {who}in {config.store.display()}: nothing to send "
                         "(add some with `digest subscribers import FILE`)"
                     )
-            if edition.quiet:
+            if edition is not None and edition.quiet:
                 reporter.info(f"{len(edition.quiet)} subscriber(s) have nothing new this time")
-            if not edition.variants:
+            if edition is not None and not edition.variants:
                 reporter.info("nothing new to send: no new posts for any subscriber")
                 edition = None
         if edition is not None and request.dry_run:
@@ -129,7 +150,7 @@ def run_send(
                 f"variant(s), {size / 1024:.0f} KB in all; nothing sent"
             )
             return
-        if edition is None and not unfinished:
+        if edition is None and not unfinished and past is None:
             if request.resume_only:
                 reporter.info("nothing to resume: every recipient of every digest is settled")
             return
@@ -141,7 +162,12 @@ def run_send(
 
         host, port = stack.enter_context(smtp_endpoint(config))
         at = where(config, host, port)
-        test_report = asyncio.run(_connect_and_test(config, factory, request, edition, host, port))
+        # A subscriber's copy of a past issue greets them by name, as the issue did.
+        found = WebStore(store.engine).subscriber(request.to) if past and request.to else None
+        name = found.name if found is not None else ""
+        test_report = asyncio.run(
+            _connect_and_test(config, factory, request, edition, past, name, host, port)
+        )
         if test_report is not None:
             _report(reporter, "test copy", test_report, at)
             if test_report.sent == 0:
@@ -159,6 +185,8 @@ async def _connect_and_test(
     factory: MessageFactory,
     request: SendRequest,
     edition: Edition | None,
+    past: StoredDigest | None,
+    name: str,
     host: str,
     port: int,
 ) -> DeliveryReport | None:
@@ -167,9 +195,39 @@ async def _connect_and_test(
     # Connect first: a wrong host or port fails here, before anything is recorded (a busy
     # server, a 421 greeting, does not: the workers wait for it).
     async with SMTPSender.from_config(config.smtp, host, port) as sender:
+        if request.to is not None and past is not None:
+            return await _send_past_copy(past, request.to, name, factory, sender)
         if request.to is not None and edition is not None:
-            return await send_test_copies(edition, factory, sender)
+            return await send_test_copies(edition, factory, sender, subject_mark=TEST_MARK)
     return None
+
+
+def _past_digest(store: Store, ref: str, email: str) -> StoredDigest:
+    """The digest of the edition `ref` that `email` got, or its first variant."""
+    edition = store.find_edition(ref)
+    if edition is None:
+        if ref == "latest":
+            raise DeliveryError("nothing to copy: no new posts, and no issue sent yet")
+        raise DeliveryError(f"no edition {ref!r} (an issue number, an edition id or latest)")
+    variants = store.edition_digests(edition)
+    mine = store.digest_of(edition, email)
+    return next((d for d in variants if d.id == mine), variants[0])
+
+
+async def _send_past_copy(
+    digest: StoredDigest, email: str, name: str, factory: MessageFactory, sender: Sender
+) -> DeliveryReport:
+    """A test copy of a digest that went out: its body byte for byte, its Date and
+    Message-ID scheme, the subject marked."""
+    rendered = RenderedDigest(TEST_MARK + digest.subject, digest.html, digest.text, "")
+    template = factory.template(digest.id, rendered, digest.created)
+    report = DeliveryReport()
+    envelope = template.build(factory.recipient(email, name))
+    if factory.signer is not None:
+        envelope = replace(envelope, data=factory.signer.sign(envelope.data))
+    outcome = await sender.send(envelope)
+    report.add(email, outcome.status, outcome.reply)
+    return report
 
 
 def _deliver(

@@ -395,6 +395,37 @@ class DeliveryStore(StoreBase):
                 sa.select(digests.c.edition).order_by(digests.c.created.desc()).limit(1)
             ).scalar()
 
+    def find_edition(self, ref: str) -> str | None:
+        """The edition `ref` names: "latest", an edition id, or an issue number (of the
+        regular digest if it has one, else of any theme's series; the latest such)."""
+        if ref == "latest":
+            return self.latest_edition()
+        with self.begin() as conn:
+            if ref.isdigit():
+                found = conn.execute(
+                    sa.select(digests.c.edition)
+                    .where(digests.c.issue_number == int(ref))
+                    .order_by(digests.c.theme.is_not(None), digests.c.created.desc())
+                    .limit(1)
+                ).scalar()
+                if found is not None:
+                    return str(found)
+            found = conn.execute(
+                sa.select(digests.c.edition).where(digests.c.edition == ref).limit(1)
+            ).scalar()
+        return None if found is None else str(found)
+
+    def digest_of(self, edition: str, email: str) -> str | None:
+        """The variant of `edition` that `email` was sent (or is to be sent), if any."""
+        with self.begin() as conn:
+            found = conn.execute(
+                sa.select(deliveries.c.digest_id)
+                .select_from(deliveries.join(digests))
+                .where(digests.c.edition == edition, deliveries.c.email == email)
+                .limit(1)
+            ).scalar()
+        return None if found is None else str(found)
+
     def failures(self, edition: str, limit: int = 50) -> list[tuple[str, str, str]]:
         """(email, status, reply) of recipients not (yet) sent, worst first."""
         with self.begin() as conn:
