@@ -191,3 +191,53 @@ def test_preferences_change_the_next_digest_variant(
     assert variant == "ai,work"
     body = _html_part(mail.data)
     assert "인공지능" in body and "경제·투자" not in body
+
+
+# Every word of the element's text whose pieces sit on more than one line, unless the word
+# is wider than the element itself (a URL may be cut; a word never is).
+_SPLIT_WORDS = """
+(root) => {
+  const split = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const cell = node.parentElement.closest('td, th');
+    if (!cell) continue;
+    const re = /[^\\s·]+/g;  // a middle dot joins two words ("경제·투자"): a break after it is fine
+    let m;
+    while ((m = re.exec(node.data)) !== null) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+      const wide = range.getBoundingClientRect().width > cell.clientWidth;
+      if (tops.size > 1 && !wide) split.push(m[0]);
+    }
+  }
+  return split;
+}
+"""
+
+
+def test_preview_index_never_breaks_a_word(
+    page: object, tmp_path: Path, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index table broke words mid-word ("인공/지능", "2/026년", "ev/erything") with a
+    `word-break: break-all` rule; at any width a cell wraps between words only."""
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
+    path = web_config(tmp_path, smtp_server)
+    cli(path, "ingest")
+    store = Store.from_config(load_config(path).store)
+    try:
+        with serving(editor_app(path, store)) as url:
+            for width in (1280, 700, 420):
+                page.set_viewport_size({"width": width, "height": 900})
+                page.goto(f"{url}/")
+                table = page.locator("table.headers")
+                assert "인공지능" in table.inner_text() or "everything" in table.inner_text()
+                split = table.evaluate(_SPLIT_WORDS)
+                assert split == [], f"{width}px: words broken across lines: {split}"
+    finally:
+        store.close()
