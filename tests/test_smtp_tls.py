@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import ipaddress
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -122,3 +125,36 @@ def test_untrusted_certificate_is_refused(serve, cert) -> None:  # type: ignore[
     with pytest.raises(SMTPConnectError, match="cannot connect"):
         send(port, "starttls", None)
     assert handler.messages == []
+
+
+class _SlowToClose(SMTP):
+    async def smtp_QUIT(self, arg: str) -> None:
+        await self.push("221 Bye")
+        time.sleep(0.5)  # the server's loop is busy: the client's TLS close_notify waits
+        assert self.transport is not None
+        self.transport.close()
+
+
+class _SlowToCloseController(Controller):
+    def factory(self) -> SMTP:
+        return _SlowToClose(self.handler, **self.SMTP_kwargs)
+
+
+def test_tls_socket_is_closed_when_the_loop_ends(cert) -> None:  # type: ignore[no-untyped-def]
+    """A TLS close waits for the server's close_notify; asyncio.run ending first used to leave
+    the socket open for the garbage collector to find (a ResourceWarning, an error here)."""
+    handler = RecordingHandler()
+    port = free_port()
+    controller = _SlowToCloseController(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_context(cert),
+        require_starttls=True,
+    )
+    controller.start()
+    try:
+        assert send(port, "starttls", cert[0]) == "sent"
+    finally:
+        controller.stop()
+    gc.collect()

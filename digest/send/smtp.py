@@ -82,6 +82,17 @@ def _stage(exc: aiosmtplib.SMTPResponseException) -> str:
     return ""
 
 
+def _drop(client: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None) -> None:
+    """Close `client` and its socket now. aiosmtplib's `close()` (also called by `quit()` and
+    on a 421 or a timeout) closes a TLS connection politely: the socket stays open until the
+    server's close_notify arrives, and a loop that ends first (asyncio.run) leaves it open
+    until the garbage collector finds it. So the transport kept from `_connect` is aborted
+    (the socket closed on the loop's next turn), as smtplib closes after QUIT."""
+    client.close()
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()
+
+
 class SMTPSender:
     def __init__(
         self,
@@ -109,7 +120,8 @@ class SMTPSender:
         self.tls_context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
         self._slots = asyncio.Semaphore(concurrency)
-        self._open: set[aiosmtplib.SMTP] = set()
+        # Each open connection's transport, as connected (TLS included): see `_discard`.
+        self._open: dict[aiosmtplib.SMTP, asyncio.BaseTransport | None] = {}
         # `__aenter__` raises when the server cannot be reached at all (a wrong host, nothing
         # listening), unless `fail_fast` is off; a busy server (4xx, timeout) never raises.
         self.fail_fast = fail_fast
@@ -152,12 +164,12 @@ class SMTPSender:
                 except aiosmtplib.SMTPHeloError:
                     await client.helo()
         except (aiosmtplib.SMTPException, OSError) as exc:
-            client.close()
+            _drop(client, client.transport)
             error = SMTPConnectError(f"SMTP server {self.host}:{self.port}: cannot connect: {exc}")
             code = getattr(exc, "code", 0)
             error.transient = 400 <= code < 500 or isinstance(exc, TimeoutError)
             raise error from None
-        self._open.add(client)
+        self._open[client] = client.transport
         self._failures = 0
         return client
 
@@ -174,8 +186,7 @@ class SMTPSender:
         return Outcome("deferred", self._down_reason, "unavailable", retry_after=left)
 
     def _discard(self, client: aiosmtplib.SMTP) -> None:
-        self._open.discard(client)
-        client.close()
+        _drop(client, self._open.pop(client, None))
 
     async def __aenter__(self) -> SMTPSender:
         # Fail fast, before any delivery row changes, when the server is unreachable; a busy
