@@ -436,6 +436,35 @@ def _check_base_url(url: str, p: Path) -> None:
         raise ConfigError(f"{bad} (no user, query or fragment), not {url!r}")
 
 
+def base_url_problem(web: WebConfig) -> str | None:
+    """Why readers could not open links under `web.base_url` (unsubscribe, preferences), or
+    None: a loopback, private or local-only host, or plain http. Fine for trying digest on
+    one machine; a real send says it once."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(web.base_url)
+    host = (parts.hostname or "").lower()
+    local = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+    try:
+        address = ipaddress.ip_address(host)
+        local = local or not address.is_global
+    except ValueError:
+        local = local or "." not in host
+    if local:
+        return (
+            f"web.base_url is {web.base_url}, an address only this machine or network can "
+            "reach: readers' unsubscribe and preferences links will not open; set it to "
+            "the public https:// address of `digest serve`"
+        )
+    if parts.scheme.lower() != "https":
+        return (
+            f"web.base_url is {web.base_url}: plain http, so readers' unsubscribe links are "
+            "sent in the clear and many mail programs warn about them; use https://"
+        )
+    return None
+
+
 def _check_list_files(config: Config, p: Path) -> None:
     for i, file in enumerate(config.subscribers.files):
         if file.is_dir():

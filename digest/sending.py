@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Protocol
 
 from digest.compose.render import RenderedDigest
-from digest.config import Config
+from digest.config import Config, base_url_problem
 from digest.edition import Edition
 from digest.errors import DeliveryError, DeliveryIncomplete
 from digest.locks import sending
@@ -162,6 +162,9 @@ def run_send(
 
         host, port = stack.enter_context(smtp_endpoint(config))
         at = where(config, host, port)
+        problem = base_url_problem(config.web)
+        if problem is not None and not config.smtp.embedded:
+            reporter.warn(problem)  # a real send: readers get these links
         # A subscriber's copy of a past issue greets them by name, as the issue did.
         found = WebStore(store.engine).subscriber(request.to) if past and request.to else None
         name = found.name if found is not None else ""

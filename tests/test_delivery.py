@@ -263,3 +263,17 @@ def test_verp_return_path_names_the_recipient(tmp_path: Path, smtp_server: SMTPS
     for rcpt, mail_from in senders.items():
         assert mail_from == "digest+" + rcpt.replace("@", "=") + "@haebom.example"
         assert parse_verp(mail_from, "digest@haebom.example") == rcpt
+
+
+def test_a_real_send_says_once_that_readers_cannot_open_a_local_base_url(
+    tmp_path: Path, fault_server: tuple[FaultHandler, int]
+) -> None:
+    """The sample's http://127.0.0.1:8025 went out silently in unsubscribe links no reader
+    can open; a send to a real server now says so, once, and still sends."""
+    handler, port = fault_server
+    config, emails = setup(tmp_path, port, 3)
+    text = config.read_text("utf-8").replace("https://news.example/digest", "http://127.0.0.1:8025")
+    config.write_text(text, "utf-8")
+    output = send(config)
+    assert output.count("warning: web.base_url is http://127.0.0.1:8025") == 1, output
+    assert sorted(handler.received) == sorted(emails)

@@ -123,13 +123,17 @@ def test_empty_theme_and_insecure_links_are_warned(config: Path, store: Store) -
     empty = preview.call("GET", "/v/theme-gardening")
     assert empty.status_code == 200 and "empty: nothing new" in empty.text
     assert preview.call("GET", "/v/theme-gardening/email.html").status_code == 404
-    # The sample base_url is plain http: every unsubscribe link is flagged.
+    # A plain-http base_url is said once, on the index, not as a "link is not https" on
+    # every view (it read as noise); another site's http link is still flagged in its view.
     text = config.read_text("utf-8").replace(
         "https://news.example/digest", "http://news.example/digest"
     )
     config.write_text(text, "utf-8")
     page = preview.call("GET", "/v/theme-ai")
-    assert "link is not https: http://news.example/digest/u/" in page.text
+    assert "link is not https: http://news.example/digest/u/" not in page.text
+    index = preview.call("GET", "/")
+    assert "web.base_url is http://news.example/digest: plain http" in index.text
+    assert index.text.count("web.base_url is") == 1
 
 
 def test_check_html_finds_missing_alt_clipping_and_plain_http() -> None:
@@ -245,3 +249,19 @@ def test_serve_and_preview_are_commands() -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_base_url_problems() -> None:
+    from digest.config import WebConfig, base_url_problem
+
+    assert base_url_problem(WebConfig("https://news.example/digest")) is None
+    for local in (
+        "http://127.0.0.1:8025",
+        "https://localhost/x",
+        "https://10.0.0.5",
+        "https://box",
+    ):
+        problem = base_url_problem(WebConfig(local))
+        assert problem is not None and "only this machine or network" in problem, local
+    plain = base_url_problem(WebConfig("http://news.example"))
+    assert plain is not None and "plain http" in plain

@@ -38,7 +38,7 @@ from starlette.routing import Route
 
 from digest.compose.message import Envelope, parse_sender
 from digest.compose.render import RenderedDigest, Renderer
-from digest.config import Config, load_config
+from digest.config import Config, base_url_problem, load_config
 from digest.edition import Variant
 from digest.errors import DigestError, SubscriberError
 from digest.models import Digest
@@ -175,6 +175,10 @@ def build_previews(
     planner = Planner(config, store, Renderer(config.templates.folder), now)
     everyone, notes = next_subscribers(config, store)
     previews.notes.extend(notes)
+    # Said once here, not as "link is not https" in every view (see `check_html`).
+    problem = base_url_problem(config.web)
+    if problem is not None:
+        previews.notes.append(problem)
     active = [s for s in everyone if s.status == "active"]
 
     if subscriber is not None:
@@ -278,7 +282,7 @@ def _view(
     markup = html_part.get_content().replace("\r\n", "\n") if html_part is not None else ""
     text = text_part.get_content().replace("\r\n", "\n") if text_part is not None else ""
     headers = tuple((name, str(message[name])) for name in SHOWN_HEADERS if name in message)
-    warnings = (*extra, *check_html(markup))
+    warnings = (*extra, *check_html(markup, own=config_base(factory)))
     return PreviewView(
         slug, label, kind, recipients, sub, variant, envelope, markup, text, headers, warnings
     )
@@ -299,8 +303,13 @@ class _Scan(HTMLParser):
                 self.links.append(href)
 
 
-def check_html(markup: str) -> list[str]:
-    """What an editor should fix before sending: size, alt text, links that are not https."""
+def config_base(factory: MessageFactory) -> str:
+    return factory.config.web.base_url.rstrip("/") + "/"
+
+
+def check_html(markup: str, own: str = "") -> list[str]:
+    """What an editor should fix before sending: size, alt text, links that are not https.
+    Links under `own` (web.base_url) are left to one note for the whole preview."""
     warnings: list[str] = []
     size = len(markup.encode("utf-8"))
     if size > GMAIL_CLIP_BYTES:
@@ -325,6 +334,8 @@ def check_html(markup: str) -> list[str]:
     for href in scan.links:
         lowered = href.strip().lower()
         if lowered.startswith(("https://", "mailto:")) or href in seen:
+            continue
+        if own and href.startswith(own):
             continue
         seen.add(href)
         warnings.append(f"link is not https: {href or '(empty)'}")
