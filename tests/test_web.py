@@ -264,7 +264,11 @@ def test_archive_shows_public_copies_without_personal_links(sent_site: Site) -> 
             assert "@example.com" not in body and "@example.org" not in body
             assert "https://news.example/digest/unsubscribe" in body
             assert "https://news.example/digest/preferences" in body
-        assert "(구독자 주소)" in text  # the neutral stand-in for the address
+        # A neutral stand-in for the address that reads as a sentence, not a placeholder.
+        assert "(구독자 주소)" not in page.text and "(구독자 주소)" not in text
+        assert "구독자 주소로 구독 신청하신" in page.text
+        # And a way back: the archive page links to the archive first.
+        assert 'href="https://news.example/digest/archive">' in page.text
     ai = site.call("GET", "/archive/t/ai")
     [ai_digest] = [d for d in archived if d.variant == "ai"]
     assert ai.status_code == 200 and f"/archive/d/{ai_digest.id}" in ai.text

@@ -87,6 +87,21 @@ def public_copy(config: Config, html: str, text: str, subject: str = "") -> tupl
     return personalize(RenderedDigest(subject, html, text, ""), neutral)
 
 
+def with_way_back(page: str, href: str, label: str) -> str:
+    """The archived email as a page: a link back to the archive first in its body."""
+    import html as markup
+    import re
+
+    link = (
+        '<p style="margin:0;padding:12px 16px;font:14px/1.5 sans-serif">'
+        f'<a href="{markup.escape(href, quote=True)}">← {markup.escape(label)}</a></p>'
+    )
+    body = re.search(r"<body\b[^>]*>", page, re.IGNORECASE)
+    if body is None:
+        return link + page
+    return page[: body.end()] + link + page[body.end() :]
+
+
 def atom_feed(
     config: Config,
     entries: list[ArchiveEntry],

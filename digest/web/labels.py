@@ -44,7 +44,8 @@ LABELS: dict[str, dict[str, str]] = {
         "text_version": "텍스트로 보기",
         "use_email_link": "구독 취소나 설정 변경은 받은 메일 아래쪽의 링크에서 할 수 있습니다.",
         "home": "처음으로",
-        "public_email": "(구독자 주소)",  # stands in for the address in archive copies
+        # Stands in for the address in archive copies: "구독자 주소로 구독 신청하신 ...".
+        "public_email": "구독자",
     },
     "en": {
         "error": "Something went wrong",
@@ -86,7 +87,7 @@ LABELS: dict[str, dict[str, str]] = {
         "use_email_link": "To unsubscribe or change your preferences, use the links at the bottom "
         "of any digest email.",
         "home": "Home",
-        "public_email": "(your address)",
+        "public_email": "a reader",  # "... because a reader subscribed to ..."
     },
 }
 

@@ -34,6 +34,7 @@ from digest.web.archive import (
     public_copy,
     public_digests,
     theme_titles,
+    with_way_back,
 )
 from digest.web.common import (
     CSP_EMAIL,
@@ -189,6 +190,7 @@ def subscriber_app(config: Config, store: Store, *, secret: bytes | None = None)
 
     async def archive_page(request: Request) -> Response:
         page, _text = content(request.path_params["id"])
+        page = with_way_back(page, f"{base}/archive", t["archive"])
         headers = {
             "Content-Security-Policy": CSP_EMAIL.replace("'self'", "'none'"),
             "Cache-Control": "public, max-age=300",
