@@ -263,6 +263,11 @@ def summarize(
     help="Write the HTML (or the message, if FILE ends in .eml) here; no server.",
 )
 @click.option("--no-browser", is_flag=True, help="Serve without opening a browser.")
+@click.option(
+    "--edition",
+    metavar="N",
+    help="Show a past issue as it went out: latest, an issue number or an edition id.",
+)
 @pass_ctx
 def preview(
     state: Context,
@@ -270,10 +275,17 @@ def preview(
     subscriber: str | None,
     output: Path | None,
     no_browser: bool,
+    edition: str | None,
 ) -> None:
-    """Show what the next send would produce, without sending it."""
+    """Show what the next send would produce, without sending it (or, with --edition, an
+    issue that went out)."""
     from digest.web.preview import build_previews, editor_app
 
+    if edition is not None:
+        if theme:
+            raise click.UsageError("--edition shows one issue as it went out: no --theme")
+        preview_past(state, edition, subscriber, output, no_browser)
+        return
     if output is not None:
         previews = build_previews(
             state.config, state.store, now=datetime.now(UTC), theme=theme, subscriber=subscriber
@@ -303,6 +315,45 @@ def preview(
             webbrowser.open(url)
 
     serve_app(app, "127.0.0.1", state.config.web.preview_port, ready)
+
+
+def preview_past(
+    state: Context, ref: str, subscriber: str | None, output: Path | None, no_browser: bool
+) -> None:
+    """`digest preview --edition`: the issue's HTML as `subscriber` got it (or its public
+    copy, with no one's links), in a file, opened in the browser unless told not to."""
+    import tempfile
+
+    from digest.outbox import MessageFactory
+    from digest.past import past_digest, past_message, past_pages, subscriber_name
+    from digest.subscribers import lookup_address
+    from digest.web.archive import public_copy
+
+    email = lookup_address(subscriber) if subscriber else ""
+    digest = past_digest(state.store, ref, email)
+    factory = MessageFactory(state.config)
+    name = subscriber_name(state.store, email) if email else ""
+    label = f"issue #{digest.issue_number} (edition {digest.edition}, {digest.variant or 'all'})"
+    if output is not None and output.suffix.lower() == ".eml":
+        if not email:
+            _fail("a past issue as a message (.eml) is one reader's: add --subscriber EMAIL")
+        output.write_bytes(past_message(factory, digest, email, name).data)
+    else:
+        if email:
+            page = past_pages(factory, digest, email, name)
+        else:
+            page = public_copy(state.config, digest.html, digest.text, digest.subject)[0]
+        if output is None:
+            with tempfile.NamedTemporaryFile(
+                "w", encoding="utf-8", prefix="digest-issue-", suffix=".html", delete=False
+            ) as out:
+                out.write(page)
+            output = Path(out.name)
+        else:
+            output.write_text(page, encoding="utf-8")
+    click.echo(f"{label}: wrote {output} ({output.stat().st_size / 1024:.1f} KB)")
+    if output.suffix.lower() != ".eml" and not no_browser:
+        webbrowser.open(output.resolve().as_uri())
 
 
 @main.command()

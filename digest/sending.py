@@ -20,22 +20,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from digest.compose.render import RenderedDigest
 from digest.config import Config, base_url_problem
 from digest.edition import Edition
 from digest.errors import DeliveryError, DeliveryIncomplete
 from digest.locks import sending
 from digest.outbox import MessageFactory, record_editions, send_test_copies
+from digest.past import past_digest, past_message, subscriber_name
 from digest.send import Sender
 from digest.send.catcher import smtp_endpoint
 from digest.send.delivery import DeliveryReport
 from digest.send.workers import deliver_in_workers
 from digest.stop import StopSignal
-from digest.store import Store, StoredDigest, StoredSubscriber, WebStore
+from digest.store import Store, StoredDigest, StoredSubscriber
 
 
 class Reporter(Protocol):
@@ -113,7 +113,7 @@ def run_send(
         edition: Edition | None = None
         past: StoredDigest | None = None
         if request.to is not None and request.edition is not None:
-            past = _past_digest(store, request.edition, request.to)
+            past = past_digest(store, request.edition, request.to)
         elif not request.resume_only and request.retry_failed is None:
             if request.to is not None:
                 copy = [StoredSubscriber(request.to, "", (), "", "active")]
@@ -121,7 +121,7 @@ def run_send(
                 if not edition.variants and not request.dry_run:
                     # Nothing new: the copy is of what went out last, so there is always
                     # something to look at.
-                    past = _past_digest(store, "latest", request.to)
+                    past = past_digest(store, "latest", request.to)
                     reporter.info(
                         f"nothing new for {request.to}; sending a copy of the latest issue "
                         f"(#{past.issue_number}, edition {past.edition})"
@@ -165,9 +165,7 @@ def run_send(
         problem = base_url_problem(config.web)
         if problem is not None and not config.smtp.embedded:
             reporter.warn(problem)  # a real send: readers get these links
-        # A subscriber's copy of a past issue greets them by name, as the issue did.
-        found = WebStore(store.engine).subscriber(request.to) if past and request.to else None
-        name = found.name if found is not None else ""
+        name = subscriber_name(store, request.to) if past and request.to else ""
         test_report = asyncio.run(
             _connect_and_test(config, factory, request, edition, past, name, host, port)
         )
@@ -205,30 +203,11 @@ async def _connect_and_test(
     return None
 
 
-def _past_digest(store: Store, ref: str, email: str) -> StoredDigest:
-    """The digest of the edition `ref` that `email` got, or its first variant."""
-    edition = store.find_edition(ref)
-    if edition is None:
-        if ref == "latest":
-            raise DeliveryError("nothing to copy: no new posts, and no issue sent yet")
-        raise DeliveryError(f"no edition {ref!r} (an issue number, an edition id or latest)")
-    variants = store.edition_digests(edition)
-    mine = store.digest_of(edition, email)
-    return next((d for d in variants if d.id == mine), variants[0])
-
-
 async def _send_past_copy(
     digest: StoredDigest, email: str, name: str, factory: MessageFactory, sender: Sender
 ) -> DeliveryReport:
-    """A test copy of a digest that went out: its body byte for byte, its Date and
-    Message-ID scheme, the subject marked."""
-    rendered = RenderedDigest(TEST_MARK + digest.subject, digest.html, digest.text, "")
-    template = factory.template(digest.id, rendered, digest.created)
     report = DeliveryReport()
-    envelope = template.build(factory.recipient(email, name))
-    if factory.signer is not None:
-        envelope = replace(envelope, data=factory.signer.sign(envelope.data))
-    outcome = await sender.send(envelope)
+    outcome = await sender.send(past_message(factory, digest, email, name, mark=TEST_MARK))
     report.add(email, outcome.status, outcome.reply)
     return report
 

@@ -95,3 +95,29 @@ def test_send_to_before_anything_was_sent_says_so(
     result = run(config, "send", "--to", "editor@example.com")
     assert result.exit_code == 1
     assert "nothing to copy: no new posts, and no issue sent yet" in result.output
+
+
+def test_preview_a_past_issue_as_a_reader_got_it(sent: Path, tmp_path: Path) -> None:
+    original = next(
+        raw for raw, msg in messages(sent) if msg["To"].addresses[0].addr_spec == READER
+    )
+    eml = tmp_path / "issue.eml"
+    result = run(
+        sent, "preview", "--edition", "latest", "--subscriber", READER, "--output", str(eml)
+    )
+    assert result.exit_code == 0, result.output
+    assert "issue #1 (edition" in result.output
+    assert body(eml.read_bytes()) == body(mine[0])  # what the reader got, byte for byte
+    page = tmp_path / "issue.html"
+    shown = run(sent, "preview", "--edition", "1", "--subscriber", READER, "--output", str(page))
+    assert shown.exit_code == 0, shown.output
+    text = page.read_text("utf-8")
+    assert "김민지" in text and "%%DIGEST" not in text  # their greeting, their links
+    public = tmp_path / "public.html"
+    anyone = run(sent, "preview", "--edition", "1", "--output", str(public))
+    assert anyone.exit_code == 0, anyone.output
+    assert "@example.com" not in public.read_text("utf-8")  # no one's address, no one's links
+    no_eml = run(sent, "preview", "--edition", "1", "--output", str(tmp_path / "x.eml"))
+    assert no_eml.exit_code == 1 and "add --subscriber EMAIL" in no_eml.output
+    missing = run(sent, "preview", "--edition", "7", "--no-browser")
+    assert missing.exit_code == 1 and "no edition '7'" in missing.output
