@@ -98,9 +98,7 @@ def test_send_to_before_anything_was_sent_says_so(
 
 
 def test_preview_a_past_issue_as_a_reader_got_it(sent: Path, tmp_path: Path) -> None:
-    original = next(
-        raw for raw, msg in messages(sent) if msg["To"].addresses[0].addr_spec == READER
-    )
+    mine = [raw for raw, msg in messages(sent) if msg["To"].addresses[0].addr_spec == READER]
     eml = tmp_path / "issue.eml"
     result = run(
         sent, "preview", "--edition", "latest", "--subscriber", READER, "--output", str(eml)
