@@ -294,7 +294,9 @@ def preview(
         slug = "subscriber" if subscriber else f"theme-{theme}" if theme else "all"
         view = previews.view(slug)
         if view is None or view.envelope is None:
-            _fail("nothing new to preview: no posts selected (run `digest ingest` first?)")
+            from digest.web.preview import why_empty
+
+            _fail(f"nothing new to preview: {why_empty(state.config, state.store)}")
             return
         for warning in view.warnings:
             click.echo(f"warning: {warning}", err=True)

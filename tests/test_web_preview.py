@@ -265,3 +265,26 @@ def test_base_url_problems() -> None:
         assert problem is not None and "only this machine or network" in problem, local
     plain = base_url_problem(WebConfig("http://news.example"))
     assert plain is not None and "plain http" in plain
+
+
+def test_an_empty_preview_says_why_and_what_to_do(
+    tmp_path: Path, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before any ingest every view was empty with no hint, and after the first send every
+    view listed 0 posts: the index now says what to run."""
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
+    path = web_config(tmp_path, smtp_server)
+    store = Store.from_config(load_config(path).store)
+    try:
+        fresh = Preview(path, store).call("GET", "/").text
+        assert "no posts yet: `digest ingest` reads the sources" in html.unescape(fresh)
+        cli(path, "run")
+        # After the first issue the regular digest has nothing new (theme views may still
+        # have posts for a themed send): the note names the issue that took the posts.
+        from digest.web.preview import why_empty
+
+        note = why_empty(load_config(path), store)
+        assert note.startswith("nothing new since issue #1 (")
+        assert "`digest preview --edition latest` shows it" in note
+    finally:
+        store.close()

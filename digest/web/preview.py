@@ -28,6 +28,7 @@ from email import policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -245,7 +246,31 @@ def build_previews(
         composed = preview_digest(config, store, now=now, theme=None, planner=planner)
         variant = None if composed is None else _variant("", *composed)
         previews.views.append(_view(factory, "all", "everything", "all", takers, sample, variant))
+    if not any(view.variant is not None for view in previews.views):
+        previews.notes.insert(0, why_empty(config, store))
     return previews
+
+
+def why_empty(config: Config, store: Store) -> str:
+    """What to do when no view has a post: ingest first, or look at the issue that took them."""
+    if store.count_posts() == 0:
+        return (
+            "no posts yet: `digest ingest` reads the sources in the config (or `digest run` "
+            "reads them and sends)"
+        )
+    latest = store.find_edition("latest")
+    if latest is not None:
+        sent = store.edition_digests(latest)[0]
+        when = sent.created.astimezone(ZoneInfo(config.site.timezone)).strftime("%Y-%m-%d %H:%M")
+        return (
+            f"nothing new since issue #{sent.issue_number} ({when}), which took the posts "
+            "there were: `digest preview --edition latest` shows it; new posts appear here "
+            "after the next `digest ingest`"
+        )
+    return (
+        f"no post is new enough for any subscriber: the selection looks back "
+        f"{config.selection.lookback_days} day(s) (`[selection] lookback_days`)"
+    )
 
 
 def _variant(key: str, digest: Digest, rendered: RenderedDigest) -> Variant:
