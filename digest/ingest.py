@@ -24,6 +24,7 @@ from digest.errors import DigestError, SourceError
 from digest.models import Post
 from digest.sources import SourceResult
 from digest.sources.article import Article, extract_article, merge_into
+from digest.sources.discover import discover_feeds, looks_like_html
 from digest.sources.encoding import decode, scrub
 from digest.sources.feed import merge_tags, read_feed
 from digest.sources.fetch import Fetcher, Limits, Response, Site, is_remote, short
@@ -222,18 +223,52 @@ async def _read_feed(source: SourceConfig, store: Store, now: datetime, fetcher:
     response = await _get(source, store, fetcher, source.url, FEED_ACCEPT)
     if response.not_modified:
         return _Read(not_modified=True)
+    feed_url = source.url
+    notes: list[str] = []
+    discovered = _announced_feed(source, response)
+    if discovered is not None:
+        # A web page given as the feed URL (a blog's home page): read the feed it announces.
+        feed_url = discovered
+        notes.append(
+            f"{source.url} is a web page; read the feed it announces, {discovered} "
+            "(set `url` to it to save a request)"
+        )
+        response = await _get(source, store, fetcher, feed_url, FEED_ACCEPT)
+        if response.not_modified:
+            return _Read(not_modified=True, problems=notes)
     result = read_feed(
         source, response.content, content_type=response.content_type, fallback_date=now
     )
     read = _Read(result=result)
+    read.problems.extend(notes)
     posts, failures = await _complete_full_text(source, store, fetcher, result.posts)
     read.result = replace(result, posts=tuple(posts))
     read.problems.extend(failures)
     # Validators are kept only when every article page was read: otherwise the next run would
     # get a 304 and never retry the pages that failed.
     if not failures:
-        read.validators = _validators(response, source.url)
+        read.validators = _validators(response, feed_url)
     return read
+
+
+def _announced_feed(source: SourceConfig, response: Response) -> str | None:
+    """The feed a web page announces, when `response` is a page and not a feed."""
+    kind = response.content_type.lower()
+    if "xml" in kind or "json" in kind:
+        return None
+    try:
+        text = decode(response.content, response.content_type, source.encoding, source.url)
+    except SourceError:
+        return None
+    if not looks_like_html(text):
+        return None
+    feeds = discover_feeds(text, response.url or source.url)
+    if not feeds:
+        raise SourceError(
+            f"source {source.name!r}: {source.url}: a web page that announces no feed "
+            '(no <link rel="alternate">); give the feed\'s own URL, or kind = "page"'
+        )
+    return feeds[0]
 
 
 def _wants_full_text(source: SourceConfig, site: Site, post: Post) -> bool:

@@ -495,3 +495,30 @@ def test_ingest_command_prints_a_row_per_source_and_fails_only_if_all_fail(
     result = CliRunner().invoke(main, ["--config", str(config), "ingest"])
     assert result.exit_code == 1
     assert "every source failed" in result.output
+
+
+HOME_PAGE = b"""<!doctype html>
+<html lang="ko"><head><meta charset="utf-8"><title>blog</title>
+<link rel="alternate" type="application/rss+xml" title="Comments" href="/comments.xml">
+<link rel="alternate" type="application/rss+xml" title="Posts" href="rss2.xml">
+</head><body><h1>blog</h1></body></html>"""
+
+
+def test_a_home_page_given_as_the_feed_reads_the_feed_it_announces(
+    tmp_path: Path, server: Server, store: Store
+) -> None:
+    """A blog's home page as `url` failed with "not a valid feed: syntax error"; it now
+    follows <link rel="alternate"> (posts before comments) and says so; a page that
+    announces none is one clear error."""
+    server.overrides["/home"] = HOME_PAGE
+    server.overrides["/plain"] = b"<!doctype html><html><head></head><body>hi</body></html>"
+    sources = [
+        {"name": "home", "url": f"{server.base}/home", "full_text": "never"},
+        {"name": "plain", "url": f"{server.base}/plain", "full_text": "never"},
+    ]
+    reports = run(make_config(tmp_path, sources), store)
+    assert (reports["home"].new, reports["home"].failed) == (4, False)
+    assert any("is a web page; read the feed it announces" in p for p in reports["home"].problems)
+    assert server.hits["/rss2.xml"] == 1 and server.hits["/comments.xml"] == 0
+    assert reports["plain"].failed
+    assert "announces no feed" in (reports["plain"].error or "")
