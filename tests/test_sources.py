@@ -387,3 +387,24 @@ def test_source_config_is_validated(tmp_path: Path, extra: dict[str, object], me
     }
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_config(data, tmp_path / "config.toml")
+
+
+def test_an_article_whose_paragraphs_are_br_br_keeps_them_apart() -> None:
+    """Older Korean sites write paragraphs as text separated by <br><br>: they ran together
+    ("있습니다.둘째 문단"), and no sentence splitter could tell them apart."""
+    from digest.sources.article import extract_article
+
+    page = (
+        "<html><head><title>t</title></head><body><article><h1>제목</h1>"
+        '<div class="body">첫 문단입니다. 여기에 문장이 더 있습니다. 이 문장은 충분히 길게 '
+        "써서 본문으로 인식되게 합니다.<br><br>둘째 문단입니다. 이것도 문장입니다.<br/><br/>"
+        "셋째 문단입니다. 마지막 문장입니다.</div></article></body></html>"
+    )
+    article = extract_article(page, "https://news.example/a/1")
+    assert article is not None
+    assert article.text.split("\n\n") == [
+        "첫 문단입니다. 여기에 문장이 더 있습니다. "
+        "이 문장은 충분히 길게 써서 본문으로 인식되게 합니다.",
+        "둘째 문단입니다. 이것도 문장입니다.",
+        "셋째 문단입니다. 마지막 문장입니다.",
+    ]

@@ -17,6 +17,7 @@ from digest.sources.encoding import scrub
 _BLOCKS = {
     "p", "div", "section", "article", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6",
     "pre", "tr", "dd", "dt", "figure", "header", "footer", "main", "ul", "ol", "table", "br",
+    "lb",  # trafilatura's <br>: article pages that separate paragraphs by <br><br>
 }  # fmt: skip
 _DROP = {
     "script", "style", "nav", "noscript", "iframe", "form", "button", "svg", "figcaption",
