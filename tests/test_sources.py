@@ -408,3 +408,47 @@ def test_an_article_whose_paragraphs_are_br_br_keeps_them_apart() -> None:
         "둘째 문단입니다. 이것도 문장입니다.",
         "셋째 문단입니다. 마지막 문장입니다.",
     ]
+
+
+_BODY = "<p>" + "본문 문장입니다. 이 기사는 충분히 깁니다. " * 20 + "</p>"
+
+
+@pytest.mark.parametrize(
+    ("page", "author"),
+    [
+        pytest.param(
+            '<div class="byline"><span class="writer">홍길동 기자</span> hong@news.example</div>'
+            f"{_BODY}</article>"
+            '<section id="comments"><div class="comment"><span class="author">댓글러123</span>'
+            "<p>좋은 기사네요</p></div></section>",
+            "홍길동",
+            id="visible byline, a commenter marked as author",
+        ),
+        pytest.param(
+            f"{_BODY}</article>"
+            '<div class="comments"><div class="comment"><span class="author">닉네임</span>'
+            "<p>댓글</p></div></div>"
+            '<script type="application/ld+json">{"@type": "NewsArticle", '
+            '"author": [{"@type": "Person", "name": "김기자"}]}</script>',
+            "김기자",
+            id="JSON-LD author",
+        ),
+        pytest.param(
+            f"{_BODY}</article>"
+            '<div id="reply-list"><div class="comment-author"><b>닉네임77</b></div>'
+            "<p>첫 댓글입니다</p></div>",
+            "",
+            id="no author but a commenter",
+        ),
+    ],
+)
+def test_the_author_is_never_a_commenter(page: str, author: str) -> None:
+    """Pages without an author meta tag took the first commenter's nickname as the author;
+    the author now comes from JSON-LD, the meta tags or the visible byline, never from the
+    comments."""
+    from digest.sources.article import extract_article
+
+    html = f'<html lang="ko"><head><title>기사</title></head><body><article><h1>기사</h1>{page}'
+    article = extract_article(html + "</body></html>", "https://news.example/a/1")
+    assert article is not None
+    assert article.author == author

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -77,7 +78,12 @@ def extract_article(html: str, url: str) -> Article | None:
         return None
     assert doc is not None  # text comes from doc
     published = meta.get("published") or _parse_date(doc.date)
-    author = meta.get("author") or (strip_boilerplate(clean_text(doc.author or "")) if doc else "")
+    # trafilatura's own guess may be a commenter's nickname: kept only if the page's comments
+    # do not hold it.
+    guess = strip_boilerplate(clean_text(doc.author or "")) if doc else ""
+    if guess and _named_in_comments(root, guess):
+        guess = ""
+    author = meta.get("author") or guess
     image = meta.get("image") or (doc.image if doc and doc.image else None)
     image_alt = ""
     if not image:
@@ -142,7 +148,11 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
     title = content('//meta[@property="og:title"]', '//meta[@name="twitter:title"]')
     if title:
         found["title"] = clean_text(title)
-    author = content('//meta[@name="author"]', '//meta[@property="article:author"]')
+    author = (
+        _json_ld_author(root)
+        or content('//meta[@name="author"]', '//meta[@property="article:author"]')
+        or _byline(root)
+    )
     if author and "://" not in author:
         found["author"] = strip_boilerplate(clean_text(author)) or clean_text(author)
     image = content('//meta[@property="og:image"]', '//meta[@name="twitter:image"]')
@@ -177,6 +187,71 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
     if language:
         found["language"] = language
     return found
+
+
+_BYLINE_MARK = re.compile(r"byline|writer|reporter|journalist|author", re.IGNORECASE)
+_ADDRESS = re.compile(r"\S+@\S+|https?://\S+")
+_COMMENTS_MARK = re.compile(r"comment|reply|replies|disqus|댓글", re.IGNORECASE)
+# "홍길동 기자", "By Jane Doe", "글 · 홍길동": the name, without the title or the lead word.
+_BYLINE_WORDS = re.compile(
+    r"^(?:by|글|written by|기자|취재)\s*[:·|]?\s*"
+    r"|\s*(?:선임|수석|객원)?\s*(?:기자|특파원|논설위원|에디터)$",
+    re.IGNORECASE,
+)
+
+
+def _named_in_comments(root: Any, name: str) -> bool:
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.text and name in el.text and _in_comments(el):
+            return True
+    return False
+
+
+def _in_comments(el: Any) -> bool:
+    for node in [el, *el.iterancestors()]:
+        marker = f"{node.get('class', '')} {node.get('id', '')}"
+        if _COMMENTS_MARK.search(marker):
+            return True
+    return False
+
+
+def _byline(root: Any) -> str:
+    """The visible byline's name: an element marked as byline, writer, reporter or author
+    (by class, id, rel or itemprop), never one inside the comments."""
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        marker = " ".join(el.get(a, "") for a in ("class", "id", "rel", "itemprop"))
+        if not _BYLINE_MARK.search(marker) or _in_comments(el):
+            continue
+        text = clean_text(_ADDRESS.sub(" ", " ".join(el.itertext())))
+        for _ in range(2):
+            text = _BYLINE_WORDS.sub("", text).strip()
+        if 1 < len(text) <= 40:
+            return text
+    return ""
+
+
+def _json_ld_author(root: Any) -> str:
+    """The `author` of a JSON-LD article: a name, or {"name": ...}, or the first of a list."""
+    for script in root.xpath('//script[@type="application/ld+json"]'):
+        try:
+            data = json.loads(script.text or "")
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(data, dict):
+            items = data.get("@graph", [data])
+        else:
+            items = data if isinstance(data, list) else []
+        for item in items if isinstance(items, list) else []:
+            author = item.get("author") if isinstance(item, dict) else None
+            if isinstance(author, list) and author:
+                author = author[0]
+            if isinstance(author, dict):
+                author = author.get("name")
+            if isinstance(author, str) and author.strip():
+                return author.strip()
+    return ""
 
 
 def _json_ld(root: Any, key: str) -> str:
