@@ -452,3 +452,30 @@ def test_the_author_is_never_a_commenter(page: str, author: str) -> None:
     article = extract_article(html + "</body></html>", "https://news.example/a/1")
     assert article is not None
     assert article.author == author
+
+
+def test_a_teaser_completed_by_its_page_keeps_the_publishers_deck() -> None:
+    """The deck (og:description) was on most article pages and was never used; a post
+    completed by its page now keeps it as its description, over the feed's teaser."""
+    from datetime import UTC, datetime
+
+    from digest.models import Post
+    from digest.sources.article import extract_article, merge_into
+
+    deck = "정부가 내년부터 인공지능 기본법 시행령을 적용한다. 기업의 고지 의무가 핵심이다."
+    page = (
+        '<html lang="ko"><head><title>기사</title>'
+        f'<meta property="og:description" content="{deck}"></head><body><article>'
+        f"<h1>기사</h1>{_BODY}</article></body></html>"
+    )
+    article = extract_article(page, "https://news.example/a/1")
+    assert article is not None
+    teaser = Post(
+        source="news",
+        guid="1",
+        url="https://news.example/a/1",
+        title="기사",
+        text="본문 문장입니다.",
+        published=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert merge_into(teaser, article).description == deck

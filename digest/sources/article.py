@@ -116,7 +116,9 @@ def merge_into(post: Post, article: Article) -> Post:
     """
     text = article.text if len(article.text) > len(post.text) else post.text
     description = post.description
-    if not description and text != post.text:
+    if not description and article.description:
+        description = article.description  # the publisher's deck (og:description)
+    elif not description and text != post.text:
         description = post.text  # the feed's teaser
     return replace(
         post,
