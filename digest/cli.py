@@ -36,6 +36,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Context:
     def __init__(self, config_path: Path) -> None:
         self.config_path = config_path
+        self.verbose = False
         self._config: Config | None = None
         self._store: Store | None = None
 
@@ -118,6 +119,7 @@ def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     state = Context(config_path)
+    state.verbose = verbose
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -163,7 +165,14 @@ def run_ingest(state: Context, now: datetime, stop: StopSignal | None = None) ->
             row += " (not modified)"
         if r.seen:
             row += f", {r.seen} older than the lookback marked as seen"
+        if r.skipped:
+            row += f", {len(r.skipped)} page(s) skipped: not articles"
+            if not state.verbose:
+                row += " (-v lists them)"
         click.echo(row)
+        if state.verbose:
+            for skipped in r.skipped:
+                click.echo(f"  skipped {skipped}")
     if len(reports) > 1:
         failed = sum(1 for r in reports if r.failed)
         click.echo(

@@ -53,6 +53,7 @@ class SourceReport:
     problems: tuple[str, ...] = field(default=())
     not_modified: bool = False  # the server answered 304: nothing was read or changed
     seen: int = 0  # first ingest: old posts recorded as already seen, not stored
+    skipped: tuple[str, ...] = ()  # pages of a page or sitemap source that are not articles
 
     @property
     def failed(self) -> bool:
@@ -67,6 +68,7 @@ class _Read:
     not_modified: bool = False
     unchanged: int = 0  # article pages that answered 304
     problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # pages that are not articles, and why
     # conditional-GET validators to store once the posts are in: (url, etag, last_modified)
     validators: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -150,7 +152,9 @@ async def ingest_source(
     problems = tuple(one_line(p) for p in (*read.result.problems, *read.problems))
     if read.not_modified:
         store.record_source(source.name, ok=True)
-        return SourceReport(source.name, problems=problems, not_modified=True)
+        return SourceReport(
+            source.name, problems=problems, not_modified=True, skipped=tuple(read.skipped)
+        )
     first_ingest = not store.source_ingested_before(source.name)
     posts = [scrubbed(p) for p in read.result.posts]
     undated = {scrub(key) for key in read.result.undated}
@@ -186,6 +190,7 @@ async def ingest_source(
         unchanged + already_seen + read.unchanged,
         problems=problems,
         seen=marked,
+        skipped=tuple(read.skipped),
     )
 
 
@@ -380,8 +385,8 @@ async def _read_page(source: SourceConfig, store: Store, now: datetime, fetcher:
             article = await asyncio.to_thread(extract_article, html, got.url)
         except Exception as exc:  # one page's failure skips that page
             return SourceError(describe(source, exc))
-        if article is None:
-            return SourceError(f"source {source.name!r}: {short(url)}: no article text found")
+        if article is None:  # a listing, a form, an empty page: no text worth a post
+            return Article(url=url, title="", text="", not_article="no article text")
         read.validators.extend(_validators(got, url))
         return article
 
@@ -393,6 +398,8 @@ async def _read_page(source: SourceConfig, store: Store, now: datetime, fetcher:
             read.unchanged += 1
         elif isinstance(outcome, Exception):
             errors.append(f"{outcome}; skipped")
+        elif outcome.not_article:
+            read.skipped.append(f"{short(outcome.url)}: not an article ({outcome.not_article})")
         else:
             post = _article_post(source, outcome, now)
             posts.append(post)
@@ -400,6 +407,11 @@ async def _read_page(source: SourceConfig, store: Store, now: datetime, fetcher:
                 undated.add(post.key)
     if errors and not posts and not read.unchanged:
         raise SourceError(f"{where}: no article could be read ({errors[0]})")
+    if not posts and not read.unchanged and read.skipped:
+        raise SourceError(
+            f"{where}: none of its {len(read.skipped)} page(s) is an article "
+            f"({read.skipped[0]}); `digest ingest -v` lists them"
+        )
     read.problems.extend(errors)
     read.result = SourceResult(tuple(posts), (), frozenset(undated))
     if not errors:

@@ -522,3 +522,59 @@ def test_a_home_page_given_as_the_feed_reads_the_feed_it_announces(
     assert server.hits["/rss2.xml"] == 1 and server.hits["/comments.xml"] == 0
     assert reports["plain"].failed
     assert "announces no feed" in (reports["plain"].error or "")
+
+
+def _news_page(title: str, *, head: str = "", body: str = "") -> bytes:
+    text = body or "<p>" + f"{title} 기사 본문입니다. 충분히 긴 문장이 이어집니다. " * 15 + "</p>"
+    return (
+        f'<!doctype html><html lang="ko"><head><meta charset="utf-8"><title>{title}</title>'
+        f"{head}</head><body><article><h1>{title}</h1>{text}</article></body></html>"
+    ).encode()
+
+
+def test_a_page_source_keeps_articles_only(tmp_path: Path, server: Server, store: Store) -> None:
+    """The front page of a news site links to articles, author pages, section fronts and an
+    undated "회사소개": only the articles are stored, the others are skipped with the reason."""
+    dated = '<meta property="article:published_time" content="2026-11-30T09:00:00+09:00">'
+    links = ["/news/1", "/news/2", "/user/7", "/section/economy", "/about"]
+    server.overrides["/front"] = (
+        '<!doctype html><html lang="ko"><head><title>뉴스</title></head><body><ul>'
+        + "".join(f'<li><a href="{link}">{link}</a></li>' for link in links)
+        + "</ul></body></html>"
+    ).encode()
+    server.overrides["/news/1"] = _news_page(
+        "금리 동결", head='<meta property="og:type" content="article">' + dated
+    )
+    server.overrides["/news/2"] = _news_page(
+        "반도체 수출",
+        head='<script type="application/ld+json">{"@type": "NewsArticle", '
+        '"datePublished": "2026-11-30T10:00:00+09:00"}</script>',
+    )
+    server.overrides["/user/7"] = _news_page(
+        "홍길동", head='<meta property="og:type" content="profile">' + dated
+    )
+    server.overrides["/section/economy"] = _news_page(
+        "경제", body="<ul><li><a href='/news/1'>금리 동결</a></li></ul>"
+    )
+    server.overrides["/about"] = _news_page("회사소개")  # long, but no date and no metadata
+    source = {"name": "front", "url": f"{server.base}/front", "kind": "page", "full_text": "never"}
+    reports = run(make_config(tmp_path, [source]), store)
+    report = reports["front"]
+    assert (report.new, report.failed) == (2, False), report
+    assert sorted(p.title for p in all_posts(store)) == ["금리 동결", "반도체 수출"]
+    assert report.problems == (), report.problems  # skipping a non-article is no problem
+    skipped = "\n".join(report.skipped)
+    assert "/user/7: not an article (a og:type profile page)" in skipped
+    assert "/section/economy: not an article (no article text)" in skipped
+    # "/about" is not even followed (the listing keeps links that look like articles); a
+    # sitemap lists it, and it is skipped as undated.
+    server.overrides["/sitemap.xml"] = (
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{server.base}/about</loc></url><url><loc>{server.base}/news/1</loc></url>"
+        "</urlset>"
+    ).encode()
+    sitemap = {"name": "map", "url": f"{server.base}/sitemap.xml", "kind": "page"}
+    mapped = run(make_config(tmp_path, [sitemap]), store)["map"]
+    assert not mapped.failed, mapped
+    assert any("/about: not an article (no publication date" in s for s in mapped.skipped)
+    assert sorted(p.title for p in all_posts(store)) == ["금리 동결", "반도체 수출"]

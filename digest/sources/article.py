@@ -40,6 +40,54 @@ class Article:
     tags: tuple[str, ...] = ()
     description: str = ""
     language: str = ""
+    # Why the page is not an article (a profile, a section front, an undated "about" page),
+    # or "" when it is one: page and sitemap sources store articles only.
+    not_article: str = ""
+
+
+_ARTICLE_TYPES = {
+    "article", "newsarticle", "blogposting", "reportagenews", "analysisnewsarticle",
+    "opinionnewsarticle", "reviewnewsarticle", "backgroundnewsarticle", "techarticle",
+    "scholarlyarticle", "socialmediaposting", "liveblogposting",
+}  # fmt: skip
+_NOT_ARTICLE_TYPES = {"profilepage", "person", "collectionpage", "searchresultspage", "aboutpage"}
+MIN_ARTICLE_CHARS = 400
+
+
+def _kind(root: Any, og_type: str, published: datetime | None, text: str) -> str:
+    """Why the page is not an article, or "": JSON-LD or og:type say "article", else a page
+    that has a publication date and some text is one; a profile, a collection, an undated
+    page or a stub is not."""
+    types = _json_ld_types(root)
+    if types & _ARTICLE_TYPES or og_type == "article":
+        return ""
+    if types & _NOT_ARTICLE_TYPES or og_type == "profile":
+        what = sorted(types & _NOT_ARTICLE_TYPES) or ["og:type profile"]
+        return f"a {what[0]} page"
+    if published is None:
+        return "no publication date and no article metadata"
+    if len(text) < MIN_ARTICLE_CHARS:
+        return f"only {len(text)} characters of text"
+    return ""
+
+
+def _json_ld_types(root: Any) -> set[str]:
+    found: set[str] = set()
+    for script in root.xpath('//script[@type="application/ld+json"]'):
+        try:
+            data = json.loads(script.text or "")
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(data, dict):
+            items = data.get("@graph", [data])
+        else:
+            items = data if isinstance(data, list) else []
+        for item in items if isinstance(items, list) else []:
+            kind = item.get("@type") if isinstance(item, dict) else None
+            for name in kind if isinstance(kind, list) else [kind]:
+                if isinstance(name, str):
+                    found.add(name.lower())
+    return found
 
 
 def extract_article(html: str, url: str) -> Article | None:
@@ -103,6 +151,7 @@ def extract_article(html: str, url: str) -> Article | None:
         tags=tags,
         description=meta.get("description", ""),
         language=(meta.get("language") or "")[:2].lower(),
+        not_article=_kind(root, meta.get("og_type", ""), published or meta.get("updated"), text),
     )
 
 
@@ -147,6 +196,9 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
     canonical = content('//link[@rel="canonical"]', '//meta[@property="og:url"]')
     if canonical:
         found["canonical"] = urljoin(url, canonical)
+    og_type = content('//meta[@property="og:type"]').lower()
+    if og_type:
+        found["og_type"] = og_type
     title = content('//meta[@property="og:title"]', '//meta[@name="twitter:title"]')
     if title:
         found["title"] = clean_text(title)
