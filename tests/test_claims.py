@@ -119,10 +119,17 @@ def test_a_sender_that_froze_past_its_lease_stops_when_it_wakes(
         other = digest(config, "send", "--resume")
         out = other.communicate(timeout=180)[0]
         assert other.returncode == 0, out
+    except BaseException:
+        for child in _children(frozen.pid):
+            os.kill(child, signal.SIGKILL)
+        frozen.kill()  # a failure here leaves no process (nor its pipe) to the next test
+        frozen.communicate(timeout=30)
+        raise
     finally:
         for child in _children(frozen.pid):
             os.kill(child, signal.SIGCONT)
-        os.kill(frozen.pid, signal.SIGCONT)
+        if frozen.poll() is None:
+            os.kill(frozen.pid, signal.SIGCONT)
     woke = frozen.communicate(timeout=120)[0]
     # It learns its rows were taken over and stops, in one line, exit 75.
     assert frozen.returncode == 75, woke

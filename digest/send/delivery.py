@@ -26,8 +26,6 @@ waits on a queue nobody reads.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -39,7 +37,6 @@ from typing import Protocol
 from digest.bounces import verp_address
 from digest.compose.message import MessageTemplate
 from digest.config import DeliveryConfig
-from digest.errors import DigestError
 from digest.models import Recipient
 from digest.process import process_token, token_gone
 from digest.send import Outcome, Sender
@@ -327,11 +324,7 @@ async def run_deliveries(
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(writer.executor, store.release_claimed, owner, keys)
 
-    # A claim is one transaction (a few milliseconds on PostgreSQL): claims of 8 messages per
-    # connection keep that well under 1% of the time spent sending, and a sender still holds
-    # few rows when it stops or another sender is left to finish alone.
-    claim_size = max(concurrency * 8, 32)
-    claimer = ThreadPoolExecutor(1, thread_name_prefix="digest-claim")
+    claim_size = max(concurrency * 4, 16)
     limits = [
         (window, most)
         for window, most in (
@@ -352,19 +345,14 @@ async def run_deliveries(
                 while not stop.is_set() and not report.limited:
                     while not stop.is_set() and time.monotonic() >= paused_until:
                         # The hourly and daily limits are checked in the claim itself, so
-                        # that they hold across every process that sends. Off the event
-                        # loop: the connections keep sending meanwhile.
-                        claimed, limited = await asyncio.get_running_loop().run_in_executor(
-                            claimer,
-                            functools.partial(
-                                store.claim_within_limits,
-                                ids,
-                                owner,
-                                clock.now(),
-                                limit=claim_size,
-                                lease_seconds=lease_seconds,
-                                limits=limits,
-                            ),
+                        # that they hold across every process that sends.
+                        claimed, limited = store.claim_within_limits(
+                            ids,
+                            owner,
+                            clock.now(),
+                            limit=claim_size,
+                            lease_seconds=lease_seconds,
+                            limits=limits,
                         )
                         if limited and not claimed:
                             report.limited = "the hourly or daily sending limit is reached"
@@ -419,10 +407,6 @@ async def run_deliveries(
         raise _first_error(group_error) from None
     finally:
         writer.shutdown()
-        claimer.shutdown(wait=True)
-        # A claim still under way when the run stopped leased rows nobody here will send.
-        with contextlib.suppress(DigestError):
-            store.release_owner(ids, owner)
         _LIVE_OWNERS.discard(owner)
     report.unavailable = unavailable
     return report

@@ -338,21 +338,6 @@ class ClaimStore(StoreBase):
                 .values(lease_owner=None, lease_until=None)
             )
 
-    def release_owner(self, digest_ids: Sequence[str], owner: str) -> int:
-        """Give back every due row `owner` still holds (a claim that finished after its
-        sender stopped waiting for it); returns how many."""
-        with self.begin() as conn:
-            result = conn.execute(
-                deliveries.update()
-                .where(
-                    deliveries.c.digest_id.in_(list(digest_ids)),
-                    STILL_DUE,
-                    deliveries.c.lease_owner == owner,
-                )
-                .values(lease_owner=None, lease_until=None)
-            )
-        return int(result.rowcount)
-
     def expire_leases_of(
         self, digest_ids: Sequence[str], gone: Callable[[str], bool], now: datetime
     ) -> int:
