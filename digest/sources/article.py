@@ -54,11 +54,10 @@ _NOT_ARTICLE_TYPES = {"profilepage", "person", "collectionpage", "searchresultsp
 MIN_ARTICLE_CHARS = 400
 
 
-def _kind(root: Any, og_type: str, published: datetime | None, text: str) -> str:
+def _kind(types: set[str], og_type: str, published: datetime | None, text: str) -> str:
     """Why the page is not an article, or "": JSON-LD or og:type say "article", else a page
     that has a publication date and some text is one; a profile, a collection, an undated
     page or a stub is not."""
-    types = _json_ld_types(root)
     if types & _ARTICLE_TYPES or og_type == "article":
         return ""
     if types & _NOT_ARTICLE_TYPES or og_type == "profile":
@@ -71,22 +70,29 @@ def _kind(root: Any, og_type: str, published: datetime | None, text: str) -> str
     return ""
 
 
-def _json_ld_types(root: Any) -> set[str]:
-    found: set[str] = set()
+def _json_ld_items(root: Any) -> list[dict[str, Any]]:
+    """The JSON-LD objects of the page: each script's object (or list of them) and the
+    objects of its `@graph`, parsed once per page."""
+    items: list[dict[str, Any]] = []
     for script in root.xpath('//script[@type="application/ld+json"]'):
         try:
             data = json.loads(script.text or "")
-        except (ValueError, RecursionError):
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             continue
-        if isinstance(data, dict):
-            items = data.get("@graph", [data])
-        else:
-            items = data if isinstance(data, list) else []
-        for item in items if isinstance(items, list) else []:
-            kind = item.get("@type") if isinstance(item, dict) else None
-            for name in kind if isinstance(kind, list) else [kind]:
-                if isinstance(name, str):
-                    found.add(name.lower())
+        found = data if isinstance(data, list) else [data]
+        if isinstance(data, dict) and isinstance(data.get("@graph"), list):
+            found = [data, *data["@graph"]]
+        items.extend(item for item in found if isinstance(item, dict))
+    return items
+
+
+def _json_ld_types(items: list[dict[str, Any]]) -> set[str]:
+    found: set[str] = set()
+    for item in items:
+        kind = item.get("@type")
+        for name in kind if isinstance(kind, list) else [kind]:
+            if isinstance(name, str):
+                found.add(name.lower())
     return found
 
 
@@ -151,7 +157,12 @@ def extract_article(html: str, url: str) -> Article | None:
         tags=tags,
         description=meta.get("description", ""),
         language=(meta.get("language") or "")[:2].lower(),
-        not_article=_kind(root, meta.get("og_type", ""), published or meta.get("updated"), text),
+        not_article=_kind(
+            meta.get("ld_types", set()),
+            meta.get("og_type", ""),
+            published or meta.get("updated"),
+            text,
+        ),
     )
 
 
@@ -196,6 +207,8 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
     canonical = content('//link[@rel="canonical"]', '//meta[@property="og:url"]')
     if canonical:
         found["canonical"] = urljoin(url, canonical)
+    ld = _json_ld_items(root)
+    found["ld_types"] = _json_ld_types(ld)
     og_type = content('//meta[@property="og:type"]').lower()
     if og_type:
         found["og_type"] = og_type
@@ -203,7 +216,7 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
     if title:
         found["title"] = clean_text(title)
     author = (
-        _json_ld_author(root)
+        _json_ld_author(ld)
         or content('//meta[@name="author"]', '//meta[@property="article:author"]')
         or _byline(root)
     )
@@ -222,12 +235,12 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
             '//meta[@name="date"]',
             "//time[@datetime]",
         )
-        or _json_ld(root, "datePublished")
+        or _json_ld(ld, "datePublished")
     )
     if published:
         found["published"] = published
     updated = _parse_date(
-        content('//meta[@property="article:modified_time"]') or _json_ld(root, "dateModified")
+        content('//meta[@property="article:modified_time"]') or _json_ld(ld, "dateModified")
     )
     if updated:
         found["updated"] = updated
@@ -286,37 +299,23 @@ def _byline(root: Any) -> str:
     return ""
 
 
-def _json_ld_author(root: Any) -> str:
+def _json_ld_author(items: list[dict[str, Any]]) -> str:
     """The `author` of a JSON-LD article: a name, or {"name": ...}, or the first of a list."""
-    for script in root.xpath('//script[@type="application/ld+json"]'):
-        try:
-            data = json.loads(script.text or "")
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(data, dict):
-            items = data.get("@graph", [data])
-        else:
-            items = data if isinstance(data, list) else []
-        for item in items if isinstance(items, list) else []:
-            author = item.get("author") if isinstance(item, dict) else None
-            if isinstance(author, list) and author:
-                author = author[0]
-            if isinstance(author, dict):
-                author = author.get("name")
-            if isinstance(author, str) and author.strip():
-                return author.strip()
+    for item in items:
+        author = item.get("author")
+        if isinstance(author, list) and author:
+            author = author[0]
+        if isinstance(author, dict):
+            author = author.get("name")
+        if isinstance(author, str) and author.strip():
+            return author.strip()
     return ""
 
 
-def _json_ld(root: Any, key: str) -> str:
-    for script in root.xpath('//script[@type="application/ld+json"]'):
-        try:
-            data = json.loads(script.text or "")
-        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
-            continue
-        for item in data if isinstance(data, list) else [data]:
-            if isinstance(item, dict) and isinstance(item.get(key), str):
-                return str(item[key])
+def _json_ld(items: list[dict[str, Any]], key: str) -> str:
+    for item in items:
+        if isinstance(item.get(key), str):
+            return str(item[key])
     return ""
 
 

@@ -378,17 +378,6 @@ class DeliveryStore(StoreBase):
                 _recount(conn, sa.select(digests.c.id).where(digests.c.edition == edition))
         return int(result.rowcount), int(kept)
 
-    def sent_since(self, since: datetime) -> int:
-        """Messages accepted by the server since `since` (for hourly and daily limits)."""
-        with self.begin() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count()).where(
-                        deliveries.c.status == "sent", deliveries.c.updated >= since
-                    )
-                ).scalar_one()
-            )
-
     def latest_edition(self) -> str | None:
         with self.begin() as conn:
             return conn.execute(
