@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -27,12 +28,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import snowballstemmer
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.config import SummaryConfig
-from digest.summarize import summarize, summarize_many
+from digest.summarize import SummaryRequest, summarize, summarize_batch, summarize_many
 from digest.summarize.core import (
-    HYBRID_WEIGHTS,
     Candidate,
     HybridWeights,
     candidates_from_sentences,
@@ -42,8 +44,11 @@ from digest.summarize.core import (
 from digest.text.kiwi import content_morphemes, get_kiwi, morphemes_of
 from digest.text.sentences import split_spans_many
 
+_STEM = snowballstemmer.stemmer("english")
+
 DEFAULT_DATA = Path("/work/shared/eval/sci-news-sum-kr-50")
 DEFAULT_SEEDS = Path("/work/shared/seeds/000_6afb54d03c3eef92.txt")
+DEFAULT_ENGLISH = Path(__file__).resolve().parent / "data" / "english" / "go-blog.jsonl"
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,46 @@ def load_docs(data: Path) -> list[Doc]:
             )
         )
     return docs
+
+
+def _english_tokens(text: str) -> list[str]:
+    """ROUGE tokens as rouge_score makes them with its stemmer: lowercase letters and digits,
+    Porter-family stems (Snowball English)."""
+    return [_STEM.stemWord(t) for t in re.findall(r"[a-z0-9]+", text.lower())]
+
+
+def english(path: Path, sentences: int = 3, max_chars: int = 400) -> None:
+    """ROUGE-1/2 F of each method's summary against the author's own summary, on English
+    posts (bench/data/english: Go blog posts with their front-matter summaries). Every method
+    goes through the product path (`summarize_batch`): the same sentence splitting, the same
+    exclusions (boilerplate, headings) and the same budget; only the ranking differs."""
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    requests = [SummaryRequest(r["text"], r["title"], "en") for r in records]
+    refs = [_english_tokens(r["summary"]) for r in records]
+    print(
+        f"\nEnglish: {len(records)} posts ({path.name}), reference = the author's summary; "
+        f"{sentences} sentences within {max_chars} characters"
+    )
+    print(f"{'method':<26}{'R1':>8}{'R2':>8}{'chars':>8}")
+    for name, algorithm in (
+        ("lead-3", "lead"),
+        ("sumy textrank", "textrank"),
+        ("hybrid (default)", "hybrid"),
+    ):
+        config = SummaryConfig(
+            algorithm=algorithm, sentences=sentences, max_chars=max_chars, language="en"
+        )
+        results = summarize_batch(requests, config=config)
+        r1, r2, size = [], [], []
+        for result, ref in zip(results, refs, strict=True):
+            hyp = _english_tokens(" ".join(result.sentences))
+            r1.append(rouge_f(hyp, ref, 1))
+            r2.append(rouge_f(hyp, ref, 2))
+            size.append(len(" ".join(result.sentences)))
+        print(
+            f"{name:<26}{statistics.mean(r1):>8.3f}{statistics.mean(r2):>8.3f}"
+            f"{statistics.mean(size):>8.0f}"
+        )
 
 
 def sentence_f1(pred: Sequence[int], gold: Sequence[int]) -> float:
@@ -111,7 +156,7 @@ def top_k(algorithm: str, with_title: bool = False) -> Ranker:
     return rank
 
 
-def hybrid(weights: HybridWeights) -> Ranker:
+def hybrid(weights: HybridWeights | None) -> Ranker:
     def rank(doc: Doc, k: int) -> list[int]:
         return rank_presplit(
             doc.sentences,
@@ -319,28 +364,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-konlpy", action="store_true", help="skip the stock sumy+konlpy speed reference"
     )
+    parser.add_argument(
+        "--english", type=Path, default=DEFAULT_ENGLISH, help="English set (JSON lines)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=("korean", "english", "speed"),
+        action="append",
+        help="run only these parts (repeatable); default: all",
+    )
     parser.add_argument("--stock-child", help=argparse.SUPPRESS)  # FIRST:LAST, internal
     args = parser.parse_args(argv)
     if args.stock_child:
         first, last = (int(x) for x in args.stock_child.split(":"))
         return stock_child(args.seeds, first, last)
 
+    parts = set(args.only or ("korean", "english", "speed"))
     start = time.perf_counter()
     get_kiwi()
     kiwi_load = time.perf_counter() - start
-    docs = load_docs(args.data)
+    if "korean" in parts:
+        korean(args.data, every=args.all)
+    if "english" in parts:
+        english(args.english)
+    if "speed" in parts:
+        posts = load_seed_posts(args.seeds)
+        chars = sum(len(body) for _, body in posts)
+        print(f"\nspeed: {len(posts)} seed posts, {chars:,} characters, 3 sentences each")
+        print(f"Kiwi load {kiwi_load:.2f}s (once per process)")
+        speed(posts, args.seeds, konlpy=not args.no_konlpy)
+    return 0
+
+
+def korean(data: Path, every: bool) -> None:
+    docs = load_docs(data)
     rows: list[tuple[str, Ranker]] = [
         ("lead-k", top_k("lead")),
         ("sumy textrank (Kiwi)", top_k("textrank")),
         ("sumy lexrank (Kiwi)", top_k("lexrank")),
         ("textrank + title (Kiwi)", hybrid(HybridWeights(position=0.0, mmr_lambda=1.0))),
     ]
-    if args.all:
+    if every:
         rows += [
             (f"sumy {a} (Kiwi)", top_k(a, a == "edmundson"))
             for a in ("lsa", "luhn", "edmundson", "kl", "sumbasic")
         ]
-    rows.append(("hybrid (default)", hybrid(HYBRID_WEIGHTS)))
+    rows.append(("hybrid (default)", hybrid(None)))
 
     keys = ["F1@3", "R1@3", "R2@3", "F1@g", "R1@g", "R2@g"]
     print(
@@ -356,13 +425,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name:<26}{cells}")
 
     splitting(docs)
-
-    posts = load_seed_posts(args.seeds)
-    chars = sum(len(body) for _, body in posts)
-    print(f"\nspeed: {len(posts)} seed posts, {chars:,} characters, 3 sentences each")
-    print(f"Kiwi load {kiwi_load:.2f}s (once per process)")
-    speed(posts, args.seeds, konlpy=not args.no_konlpy)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Sentences that are page furniture rather than content: captions, bylines, contact lines,
-subscription pleas, copyright notices. They are never chosen and do not vote in centrality
-(a byline repeated in every paragraph would otherwise look central)."""
+subscription pleas, copyright notices, table rows. They are never chosen and do not vote in
+centrality (a byline repeated in every paragraph would otherwise look central)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,20 @@ _PLEA = re.compile(
     r"관련\s*기사|기사\s*제보|제보하기|광고\s*문의|앱\s*다운로드",
     re.IGNORECASE,
 )
+# Captions that do not start with a credit word: Korean news marks them with a triangle
+# (`▲ 14일 서울 ...`) or ends them with the credit (`... 모습. /사진=홍길동 기자`,
+# `(사진=연합뉴스)`).
+_CAPTION_MARK = re.compile(r"^\s*[▲△▶▷]")
+_CAPTION_CREDIT = re.compile(
+    r"[/(\[]\s*(?:사진|그래픽|자료|이미지|영상)\s*[=:／]\s*[^)\]]{0,40}[)\]]?\s*$"
+    r"|^\s*(?:photo|image|illustration|graphic|video)s?\s*(?:by|credit|courtesy)\b",
+    re.IGNORECASE,
+)
+# A table row flattened into text: cells separated by bars or tabs
+# (`2사분면 | 소비자 우위 (...): 애플 (Apple): (4, -2)`).
+_TABLE_ROW = re.compile(r"(?:\S[^|\t\n]*?(?:\s\|\s|\t)){2,}|^\s*\||\|\s*$")
+# One bar between a label and values (`label | a: b: (4, -2)`): a row of a two-column table.
+_TABLE_PAIR = re.compile(r"^[^|]{1,30}\s\|\s(?=.*(?::.*:|\(\s*-?\d+(?:\.\d+)?\s*,\s*-?\d))")
 # With a byline prefix, a news lead still carries its news after the prefix; only drop it
 # when what is left is too short to be a sentence.
 _MIN_REST = 25
@@ -39,7 +53,9 @@ def is_boilerplate(sentence: str) -> bool:
     text = sentence.strip()
     if not text:
         return True
-    if _URL_ONLY.match(text) or _CAPTION.match(text):
+    if _URL_ONLY.match(text) or _CAPTION.match(text) or _CAPTION_MARK.match(text):
+        return True
+    if _CAPTION_CREDIT.search(text) or _TABLE_ROW.search(text) or _TABLE_PAIR.search(text):
         return True
     if _EMAIL.search(text):
         return True

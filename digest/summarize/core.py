@@ -21,6 +21,14 @@ from digest.errors import SummaryError
 from digest.models import Summary
 from digest.summarize.boilerplate import is_boilerplate
 from digest.summarize.centrality import textrank_scores
+from digest.summarize.kinds import (
+    AUTO,
+    HYBRID_WEIGHTS,
+    KIND_WEIGHTS,
+    LIST,
+    HybridWeights,
+    detect_kind,
+)
 from digest.summarize.sumy_adapter import SUMY_ALGORITHMS, sumy_scores
 from digest.text.english import english_terms
 from digest.text.kiwi import content_morphemes, morphemes_of
@@ -65,23 +73,6 @@ _HEADING_CHARS = 40
 _WORDY = re.compile(r"[^\W_]")  # a letter or digit, in any script
 _SEPARATOR = " "
 
-# Hybrid weights, from a small grid on sci-news-sum-kr-50 (see bench/README-summaries.md;
-# neighbouring settings are within noise there). TextRank centrality is the base; title
-# overlap captures what the author says the post is about; the position prior is mild (at most
-# a third of the centrality range, fading over ~5 sentences), enough to favour a news lead
-# without turning essays into lead-k; MMR keeps two sentences that say the same thing apart.
-
-
-@dataclass(frozen=True)
-class HybridWeights:
-    centrality: float = 1.0
-    title: float = 1.0
-    position: float = 0.35
-    position_decay: float = 5.0  # sentences; the prior is exp(-index / decay)
-    mmr_lambda: float = 0.7  # 1.0 = no redundancy penalty
-
-
-HYBRID_WEIGHTS = HybridWeights()
 
 _TEASER_END = re.compile(
     r"(?:\.\.\.|…|\[…\]|\[\.\.\.\]|더\s*보기|read more|continue reading)\W*$", re.IGNORECASE
@@ -100,6 +91,23 @@ class Candidate:
 # sentences (a 200,000-character feed entry) would take minutes and gigabytes. A summary comes
 # from the first this many sentences, the length of a very long essay (about 40,000 characters).
 MAX_CANDIDATES = 600
+
+# A series preamble or an editor's note at the top speaks about the post, not its news
+# (`[해외DS]는 해외 데이터 사이언스 소식을 담았습니다`, `This post is part of a series`).
+_PREAMBLE = re.compile(
+    r"^\s*[\[【<〈][^\]】>〉]{1,20}[\]】>〉]\s*(?:은|는|이란|란)\s"
+    r"|편집자\s*주"
+    r"|(?:연재|시리즈|코너|기획)\S*\s.*(?:담았|소개합|소개해|전해\s*드|전합|정리했|다룹|다뤄|싣습|연재합)"
+    r"|^\s*editor['’]s note"
+    r"|\bthis (?:article|post|story|piece|essay|newsletter) (?:is|was) "
+    r"(?:part of|the \w+ (?:in|of)|originally|adapted|first published)"
+    r"|\bthis is (?:part \w+|the \w+ (?:post|article|installment|part)) (?:of|in)\b"
+    r"|\boriginally (?:published|appeared) (?:in|on|at)\b",
+    re.IGNORECASE,
+)
+_PREAMBLE_BLOCKS = 2  # a preamble is in the first blocks of a post
+_QUESTION = re.compile(r"[?？][\"'”’)\]」』]*\s*$")
+_QUESTION_HEADING_CHARS = 80
 
 
 def _terms_for(text: str, language: str) -> list[str]:
@@ -253,6 +261,7 @@ class SummaryRequest:
     title: str = ""
     language: str | None = None
     description: str = ""
+    kind: str = AUTO  # the source's `text_kind`: news, essay, list, or auto (read the text)
 
 
 def summarize(
@@ -305,6 +314,15 @@ def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig
             results.append(Summary(langs[i], tuple(pieces), "description"))
             continue
         skip, listed = _not_summary_material(spans)
+        kind = requests[i].kind
+        if kind == AUTO:
+            kind = detect_kind(
+                [s.text for k, s in enumerate(spans) if k not in skip and k not in listed],
+                langs[i],
+            )
+        elif kind == LIST:
+            listed = set()  # the items are the content
+        weights = KIND_WEIGHTS[kind]
         candidates = [
             Candidate(s.text, s.terms, k, k in skip or k in listed) for k, s in enumerate(spans)
         ]
@@ -312,14 +330,14 @@ def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig
         if len(_SEPARATOR.join(content)) <= config.max_chars:
             results.append(Summary(langs[i], tuple(content), "full"))
             continue
-        scores = score_sentences(candidates, algorithm, titles[i])
+        scores = score_sentences(candidates, algorithm, titles[i], weights)
         chosen = select(
             candidates,
             scores,
             count=config.sentences,
             max_chars=config.max_chars,
             language=langs[i],
-            mmr_lambda=HYBRID_WEIGHTS.mmr_lambda if algorithm == HYBRID else 1.0,
+            mmr_lambda=weights.mmr_lambda if algorithm == HYBRID else 1.0,
         )
         results.append(Summary(langs[i], tuple(candidates[k].text for k in chosen), algorithm))
     return results
@@ -328,7 +346,9 @@ def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig
 def _not_summary_material(spans: Sequence[Span]) -> tuple[set[int], set[int]]:
     """Indices of spans a summary should not quote: (never, passed over by ranking).
 
-    Never: boilerplate (bylines, captions, subscribe lines) and headings. A heading is alone
+    Never: boilerplate (bylines, captions, subscribe lines, table rows), a series preamble or
+    editor's note in the first blocks, and headings, including a short question alone in its
+    block (`왜 지금 AI인가?`). A heading is alone
     in its block (a paragraph, or a short line of its own: see `_blocks`), is not a list
     item, and does not end like the post's sentences do: in a post that ends its sentences
     with full stops, it has no stop and either no final ending (`정보 자본: 현대의 새로운
@@ -338,7 +358,7 @@ def _not_summary_material(spans: Sequence[Span]) -> tuple[set[int], set[int]]:
     Passed over, but kept in a short post's own summary: list items (`- 비용`, `1. 학습
     방법을 이해하라`), which read as fragments out of their list, and, in a post that does
     not use full stops, lone lines without a final ending (`커피도 최고`), which may be
-    headings or may be the author's style.
+    headings or may be the author's style; and questions inside paragraphs.
 
     When nothing else is left, list items come back first, then those lone lines, then the
     headings (release notes as a bare list under headings).
@@ -347,10 +367,23 @@ def _not_summary_material(spans: Sequence[Span]) -> tuple[set[int], set[int]]:
     boilerplate = {
         k for k, s in enumerate(spans) if is_boilerplate(s.text) or not _WORDY.search(s.text)
     }
+    first_blocks = sorted({s.block for s in spans})[:_PREAMBLE_BLOCKS]
+    boilerplate |= {
+        k for k, s in enumerate(spans) if s.block in first_blocks and _PREAMBLE.search(s.text)
+    }
     listed = {k for k, s in enumerate(spans) if starts_list_item(s.text)} - boilerplate
+    # Questions: a short one alone in its block is a heading (`왜 지금 AI인가?`); one inside a
+    # paragraph is the writer's device, a summary's last resort.
+    questions = {k for k, s in enumerate(spans) if _QUESTION.search(s.text)} - boilerplate - listed
     prose = [k for k in range(len(spans)) if k not in boilerplate and k not in listed]
     per_block = Counter(span.block for span in spans)
     lone = [k for k in prose if per_block[spans[k].block] == 1]
+    question_headings = {
+        k for k in lone if k in questions and len(spans[k].text) <= _QUESTION_HEADING_CHARS
+    }
+    questions -= question_headings
+    prose = [k for k in prose if k not in question_headings and k not in questions]
+    lone = [k for k in lone if k in prose]
     stops = {k: punctuated(spans[k].text) for k in prose}
     # Does the post end its sentences with full stops? Judged on what reads as a sentence
     # (a final ending or a stop), so that many headings do not outvote a few sentences.
@@ -370,9 +403,11 @@ def _not_summary_material(spans: Sequence[Span]) -> tuple[set[int], set[int]]:
         usable, listed = set(listed), set()
     if not usable and casual:
         usable, casual = set(casual), set()
+    if not usable and questions:
+        usable, questions = set(questions), set()
     if not usable:
-        headings = set()
-    return boilerplate | headings, listed | casual
+        headings, question_headings = set(), set()
+    return boilerplate | headings | question_headings, listed | casual | questions
 
 
 def _title_terms_many(titles: Sequence[tuple[str, str]]) -> list[list[str]]:
@@ -415,14 +450,18 @@ def rank_presplit(
     count: int = 3,
     max_chars: int = 10**9,
     language: str = "ko",
-    weights: HybridWeights = HYBRID_WEIGHTS,
+    weights: HybridWeights | None = None,
     candidates: Sequence[Candidate] | None = None,
     title_terms: Sequence[str] | None = None,
 ) -> list[int]:
     """Chosen sentence indices for pre-split text (used by the benchmark, which passes
-    precomputed `candidates`/`title_terms` to try many weights without re-analysing)."""
+    precomputed `candidates`/`title_terms` to try many weights without re-analysing).
+    Without `weights`, the text's kind (`detect_kind`) chooses them, as for a post."""
     if candidates is None:
         candidates = candidates_from_sentences(sentences, language)
+    if weights is None:
+        kind = detect_kind([c.text for c in candidates if not c.boilerplate], language)
+        weights = KIND_WEIGHTS[kind]
     if title_terms is None:
         title_terms = _terms_for(title, language) if title.strip() else []
     scores = score_sentences(candidates, algorithm, title_terms, weights)
