@@ -170,7 +170,7 @@ def read_token(secret: bytes, purpose: str, token: str) -> str | None:
 
 # -- sign-up confirmation: a pending sign-up lives only in its link ----------------------------
 
-MAX_SIGNUP_TOKEN = 1200  # an address of 254 octets, a name of 100 characters, theme keys
+MAX_SIGNUP_TOKEN = 4096  # an address of 254 octets, a name of 100 characters, theme keys
 
 
 @dataclass(frozen=True)

@@ -296,6 +296,7 @@ def test_limit_per_ip(
             assert site.sign_up(f"reader{i}@example.com").status_code == 200
         blocked = site.sign_up("reader9@example.com")
         assert blocked.status_code == 429 and "요청이 너무 많습니다" in blocked.text
+        assert blocked.headers["retry-after"] == "3600"
         assert site.sign_up("reader8@example.com", website="x").status_code == 429
         assert site.sign_up("reader7@example.com", ip="192.0.2.1").status_code == 200
         assert sorted(m.rcpt_tos[0] for m in site.mails) == [
@@ -379,6 +380,62 @@ def test_bad_form_input(site: Site) -> None:
     injected = site.sign_up("a@example.com\r\nBcc: victim@example.com")
     assert injected.status_code == 400
     assert site.mails == []
+
+
+def test_names_lose_control_characters(site: Site) -> None:
+    site.sign_up(NEW, name="김\x00하늘\r\nBcc: victim@example.com\x7f")
+    assert site.confirm(link_in(site.mails[0])).status_code == 200
+    sub = site.store.subscriber(NEW)
+    assert sub is not None and sub.name == "김 하늘 Bcc: victim@example.com"
+    welcome = site.mails[1]
+    assert welcome.rcpt_tos == [NEW] and b"\r\nBcc:" not in raw_headers(welcome)
+    assert welcome.message["Bcc"] is None
+
+
+# -- where the mails go -----------------------------------------------------------------------
+
+
+def test_mail_server_down_still_answers_the_same(
+    tmp_path: Path, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
+    path = web_config(tmp_path, smtp_server, extra=SIGNUP + "window_minutes = 1\n")
+    text = path.read_text("utf-8").replace(f"port = {smtp_server.port}", f"port = {free_port()}")
+    path.write_text(text, "utf-8")
+    for site in open_site(path, smtp_server):
+        answer = site.sign_up(NEW)
+        assert answer.status_code == 200 and "메일함을 확인해 주세요" in answer.text
+        assert site.mails == [] and site.store.subscriber(NEW) is None
+        assert "sign-up confirmation mail not sent" in caplog.text
+
+
+def test_embedded_catcher_keeps_the_mails_in_its_maildir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mailbox
+
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
+    path = web_config(tmp_path, extra=SIGNUP)
+    config = load_config(path)
+    store = WebStore(Store.from_config(config.store).engine)
+    try:
+        app = subscriber_app(config, store)
+
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="https://x.example") as c:
+                home = await c.get("/")
+                assert 'href="/digest/subscribe"' in home.text  # the home page links the form
+                return await c.post("/subscribe", data={"email": NEW, "theme": "ai"})
+
+        assert asyncio.run(go()).status_code == 200
+        [(_key, msg)] = mailbox.Maildir(config.smtp.maildir, create=False).items()
+        assert msg["To"] == NEW and "=?utf-8?" in msg["Subject"]
+        assert decoded(msg["Subject"]).startswith("[해봄의 아카이브] 구독 확인")
+    finally:
+        store.close()
 
 
 # -- the snippet for other sites --------------------------------------------------------------

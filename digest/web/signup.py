@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from digest.compose.message import Envelope
+from digest.compose.message import Envelope, clean_header
 from digest.config import Config
 from digest.errors import DigestError, SubscriberError
 from digest.send import Outcome
@@ -160,7 +160,8 @@ def signup_routes(
         now = clock()
         ip = request.client.host if request.client else ""
         if not by_ip.hit(ip, now):
-            raise PageError(429, t["signup_too_many"])
+            retry = {"Retry-After": str(int(window))}
+            raise PageError(429, t["signup_too_many"], headers=retry)
         done = pages.render(
             "message.html.j2",
             title=t["signup_check_title"],
@@ -181,7 +182,7 @@ def signup_routes(
             email = normalize_address(raw)
         except SubscriberError:
             return form_page(400, error=t["signup_bad_address"], email=raw[:254])
-        name = " ".join(raw_name.split())[:MAX_NAME]
+        name = clean_header(raw_name)[:MAX_NAME]  # no control character, not even NUL
         ordered = tuple(k for k in theme_keys if k in chosen)
         if not by_address.hit(address_key(email), now):
             log.info("sign-up: %s over its limit; nothing sent", email)

@@ -71,6 +71,7 @@ def subscriber_app(
     # app below a prefix); only feeds and emails need absolute URLs.
     prefix = urlsplit(base).path.rstrip("/")
     pages = Pages({"t": t, "lang": lang, "site": config.site, "base": prefix, "titles": titles})
+    pages.env.globals["signup"] = config.signup.enabled
 
     def address(purpose: str, token: str) -> str:
         email = read_token(secret, purpose, token) if len(token) <= MAX_TOKEN else None
