@@ -499,3 +499,25 @@ def test_config_errors_name_the_key(tmp_path: Path, extra: str, message: str) ->
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert message in str(info.value) and str(path) in str(info.value)
+
+
+def test_two_clicks_at_once_make_one_subscriber(site: Site) -> None:
+    """Two confirmations of one new address at the same moment (a double click, a scanner and
+    the reader): one adds the row, the other finds it; neither fails."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+    from threading import Barrier
+
+    issued = datetime.now(UTC).replace(microsecond=0)
+    for i in range(8):
+        email = f"twice{i}@example.com"
+        barrier = Barrier(2)
+
+        def click(email: str = email, barrier: Barrier = barrier) -> str:
+            barrier.wait()
+            return site.store.confirm_signup(email, "", ["ai"], issued)
+
+        with ThreadPoolExecutor(2) as pool:
+            results = sorted(f.result() for f in [pool.submit(click), pool.submit(click)])
+        assert results == ["already", "new"], email
+        assert [s.email for s in site.store.subscribers() if s.email == email] == [email]
