@@ -521,3 +521,13 @@ def test_two_clicks_at_once_make_one_subscriber(site: Site) -> None:
             results = sorted(f.result() for f in [pool.submit(click), pool.submit(click)])
         assert results == ["already", "new"], email
         assert [s.email for s in site.store.subscribers() if s.email == email] == [email]
+
+
+def test_snippet_warns_when_sign_up_is_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
+    path = web_config(tmp_path)
+    result = CliRunner().invoke(main, ["--config", str(path), "signup-snippet", "--themes", ""])
+    assert result.exit_code == 0, result.output
+    assert "signup.enabled is off" in result.stderr
+    assert 'action="https://news.example/digest/subscribe"' in result.stdout
+    assert 'name="theme"' not in result.stdout  # --themes "": no choice, every new post
