@@ -389,6 +389,26 @@ def serve(state: Context, host: str | None, port: int | None) -> None:
     serve_app(app, host, port, ready, proxy_headers=True)
 
 
+@main.command("signup-snippet")
+@click.option(
+    "--themes", help='Theme keys to offer, comma-separated ("": no choice; default: all).'
+)
+@pass_ctx
+def signup_snippet(state: Context, themes: str | None) -> None:
+    """Print an HTML sign-up form for another site, posting to <web.base_url>/subscribe."""
+    from digest.signup import snippet
+
+    config = state.config
+    keys = None if themes is None else [k.strip() for k in themes.split(",") if k.strip()]
+    for key in keys or ():
+        config.theme(key)  # an unknown key: a ConfigError naming the themes
+    if not config.signup.enabled:
+        click.echo(
+            f"warning: signup.enabled is off in {config.path}: the form gets a 404", err=True
+        )
+    click.echo(snippet(config, keys), nl=False)
+
+
 # -- send -------------------------------------------------------------------------------------
 
 

@@ -177,6 +177,19 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class SignupConfig:
+    """The public subscribe form of `digest serve` (`/subscribe`), with double opt-in."""
+
+    enabled: bool = False  # off: /subscribe is a 404
+    confirm_hours: float = 48.0  # a confirmation link works this long after the form was sent
+    # Per web process, counted over `window_minutes`: form posts from one IP address, and
+    # confirmation mails to one address (past it, the form answers as usual and sends nothing).
+    per_ip: int = 20
+    per_address: int = 3
+    window_minutes: float = 60.0
+
+
+@dataclass(frozen=True)
 class TemplatesConfig:
     folder: Path | None = None  # templates here override the built-in ones
 
@@ -195,6 +208,7 @@ class Config:
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     subscribers: SubscribersConfig = field(default_factory=SubscribersConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    signup: SignupConfig = field(default_factory=SignupConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
 
     def theme(self, key: str) -> ThemeConfig:
@@ -380,6 +394,10 @@ NUMBER_RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("WebConfig", "preview_port"): (0, MAX_PORT),
     ("WebConfig", "listen_port"): (0, MAX_PORT),
     ("WebConfig", "max_body_bytes"): (0, 16 << 20),
+    ("SignupConfig", "confirm_hours"): (0.1, 24 * 366),
+    ("SignupConfig", "per_ip"): (1, 1_000_000),
+    ("SignupConfig", "per_address"): (1, 1000),
+    ("SignupConfig", "window_minutes"): (1, 366 * 24 * 60),
 }
 OTHER_NUMBERS = (-1e9, 1e9)
 

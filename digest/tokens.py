@@ -1,9 +1,11 @@
 """Signed, opaque tokens for per-recipient links (unsubscribe, preferences).
 
 A token binds one purpose to one address with an HMAC-SHA256 over both, so it cannot be forged
-or moved to another address. The secret comes from the environment variable named in the
-config; without it, a random secret is created once: in the store's `settings` table when the
-store is a shared database (`store.url`), else in a file beside the SQLite store (mode 0600).
+or moved to another address. A sign-up confirmation token carries the whole pending sign-up
+(address, name, themes, when) under a MAC of its own key: nothing is stored until it is used.
+The secret comes from the environment variable named in the config; without it, a random
+secret is created once: in the store's `settings` table when the store is a shared database
+(`store.url`), else in a file beside the SQLite store (mode 0600).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from digest.config import Config
@@ -162,3 +166,64 @@ def read_token(secret: bytes, purpose: str, token: str) -> str | None:
         return None
     # Both sides are ASCII bytes here: compare_digest refuses non-ASCII str.
     return email if hmac.compare_digest(expected.encode(), token.encode()) else None
+
+
+# -- sign-up confirmation: a pending sign-up lives only in its link ----------------------------
+
+MAX_SIGNUP_TOKEN = 4096  # an address of 254 octets, a name of 100 characters, theme keys
+
+
+@dataclass(frozen=True)
+class SignupClaim:
+    """What the subscribe form asked for, carried (signed) in the confirmation link."""
+
+    email: str
+    name: str
+    themes: tuple[str, ...]
+    issued: int  # Unix time the form was posted
+
+    def expired(self, now: float, max_age: float) -> bool:
+        """Too old, or from the future (beyond a minute of clock skew)."""
+        return not -60 <= now - self.issued <= max_age
+
+
+def _signup_key(secret: bytes) -> bytes:
+    # Derived, not the secret itself: a sign-up token can never pass as another link's.
+    return hmac.new(secret, b"digest-signup-confirm", hashlib.sha256).digest()
+
+
+def make_signup_token(secret: bytes, claim: SignupClaim) -> str:
+    payload = json.dumps(
+        {"e": claim.email, "n": claim.name, "t": list(claim.themes), "i": claim.issued},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    encoded = _b64(payload.encode("utf-8"))
+    mac = hmac.new(_signup_key(secret), encoded.encode("ascii"), hashlib.sha256).digest()[:18]
+    return f"{encoded}.{_b64(mac)}"
+
+
+def read_signup_token(secret: bytes, token: str) -> SignupClaim | None:
+    """The claim a token carries, or None when it is forged, tampered, too long or garbled
+    (never an exception). Whether it has expired is the caller's question (`expired`)."""
+    if len(token) > MAX_SIGNUP_TOKEN or not token.isascii():
+        return None
+    encoded, dot, mac = token.partition(".")
+    if not dot or not encoded:
+        return None
+    expected = hmac.new(_signup_key(secret), encoded.encode("ascii"), hashlib.sha256).digest()
+    if not hmac.compare_digest(_b64(expected[:18]).encode(), mac.encode()):
+        return None
+    try:
+        data = json.loads(_unb64(encoded).decode("utf-8"))
+        claim = SignupClaim(
+            email=data["e"], name=data["n"], themes=tuple(data["t"]), issued=data["i"]
+        )
+    except (ValueError, UnicodeError, KeyError, TypeError):
+        return None
+    fields_ok = isinstance(claim.email, str) and isinstance(claim.name, str)
+    if not fields_ok or not all(isinstance(t, str) for t in claim.themes):
+        return None
+    if isinstance(claim.issued, bool) or not isinstance(claim.issued, int):
+        return None
+    return claim

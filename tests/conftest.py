@@ -44,6 +44,8 @@ BOTH_STORES = {
     "test_locks",
     "test_migrations",
     "test_schedule",
+    "test_signup",
+    "test_signup_browser",
     "test_subscribers",
     "test_trust",
     "test_variants",

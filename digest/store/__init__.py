@@ -114,6 +114,56 @@ class WebStore(Store):
             )
         return True
 
+    def confirm_signup(self, email: str, name: str, themes: Iterable[str], issued: datetime) -> str:
+        """Subscribe `email` from a confirmed sign-up link issued at `issued`, in one
+        transaction: "new" (a row was added), "back" (a paused or unsubscribed reader is
+        active again), "already" (was active: themes and name updated) or "refused".
+
+        Refused: a bounce or complaint (never lifted by a link), or an unsubscribe made after
+        the link was issued (an old link must not undo a later "stop")."""
+        try:
+            return self._confirm_signup(email, name, list(themes), issued)
+        except sa.exc.IntegrityError:  # a second click inserted the row first: now an update
+            return self._confirm_signup(email, name, list(themes), issued)
+
+    def _confirm_signup(self, email: str, name: str, themes: list[str], issued: datetime) -> str:
+        now = datetime.now(UTC)
+        values: dict[str, object] = {"themes": themes, "status": "active", "updated": now}
+        if name:  # a sign-up without a name keeps the one an earlier list gave
+            values["name"] = name
+        with self.begin() as conn:
+            found = _matching(conn, suppressions.c.email, email)
+            if found:
+                rows = conn.execute(
+                    sa.select(suppressions.c.reason, suppressions.c.created).where(
+                        suppressions.c.email.in_(found)
+                    )
+                ).all()
+                # `issued` has whole seconds: a link from the second of the unsubscribe counts
+                # as made after it.
+                if any(
+                    r.reason != "unsubscribed" or r.created.replace(microsecond=0) > issued
+                    for r in rows
+                ):
+                    return "refused"
+                conn.execute(suppressions.delete().where(suppressions.c.email.in_(found)))
+            forms = _matching(conn, subscribers.c.email, email)
+            if not forms:
+                conn.execute(
+                    subscribers.insert().values(
+                        {**values, "email": email, "name": name, "language": "", "created": now}
+                    )
+                )
+                return "new"
+            statuses = {
+                r[0]
+                for r in conn.execute(
+                    sa.select(subscribers.c.status).where(subscribers.c.email.in_(forms))
+                )
+            }
+            conn.execute(subscribers.update().where(subscribers.c.email.in_(forms)).values(values))
+        return "already" if statuses == {"active"} and not found else "back"
+
     def archived_digests(self) -> list[ArchivedDigest]:
         """Every sent digest, newest first, with the section keys it carried."""
         with self.begin() as conn:

@@ -9,6 +9,8 @@ LABELS: dict[str, dict[str, str]] = {
         "error_403": "요청을 확인할 수 없습니다",
         "error_404": "페이지를 찾을 수 없습니다",
         "error_405": "허용되지 않는 요청 방식입니다",
+        "error_410": "링크가 만료되었습니다",
+        "error_429": "요청이 너무 많습니다",
         "bad_link": "링크가 올바르지 않거나 손상되었습니다. "
         "받은 메일의 링크를 그대로 사용해 주세요.",
         "not_listed": "이 주소는 구독자 목록에 없습니다.",
@@ -46,6 +48,26 @@ LABELS: dict[str, dict[str, str]] = {
         "home": "처음으로",
         # Stands in for the address in archive copies: "구독자 주소로 구독 신청하신 ...".
         "public_email": "구독자",
+        # Sign-up (digest.web.signup)
+        "signup_title": "구독 신청",
+        "signup_intro": "새 글을 모아 요약한 다이제스트를 메일로 보내 드립니다. "
+        "주소를 적고 받을 주제를 고르세요. 아무것도 고르지 않으면 모든 새 글을 받습니다.",
+        "signup_email": "메일 주소",
+        "signup_name": "이름 (선택)",
+        "signup_honeypot": "이 칸은 비워 두세요",
+        "signup_button": "구독 신청",
+        "signup_bad_address": "메일 주소를 확인해 주세요.",
+        "signup_too_many": "요청이 너무 많습니다. 잠시 뒤에 다시 시도해 주세요.",
+        "signup_check_title": "메일함을 확인해 주세요",
+        "signup_check_inbox": "확인 메일을 보냈습니다. 메일의 링크를 {hours}시간 안에 열어 "
+        "구독을 확인해 주세요. 메일이 오지 않으면 스팸함을 확인하거나 주소를 다시 적어 주세요.",
+        "signup_confirm_title": "구독 확인",
+        "signup_confirm": "{email} 주소로 다이제스트를 받으시겠어요?",
+        "signup_confirm_button": "구독 확인",
+        "signup_done": "구독되었습니다. 환영 메일을 보냈습니다.",
+        "signup_already": "이미 구독 중입니다. 선택한 주제가 저장되었습니다.",
+        "signup_expired": "확인 링크가 만료되었습니다. 구독 신청을 다시 해 주세요.",
+        "signup_refused": "{email} 주소로는 메일을 보낼 수 없어 구독할 수 없습니다.",
     },
     "en": {
         "error": "Something went wrong",
@@ -53,6 +75,8 @@ LABELS: dict[str, dict[str, str]] = {
         "error_403": "This request could not be verified",
         "error_404": "Not found",
         "error_405": "Method not allowed",
+        "error_410": "This link has expired",
+        "error_429": "Too many requests",
         "bad_link": "This link is not valid or was damaged. "
         "Please use the link from your email as is.",
         "not_listed": "This address is not on the list.",
@@ -88,6 +112,27 @@ LABELS: dict[str, dict[str, str]] = {
         "of any digest email.",
         "home": "Home",
         "public_email": "a reader",  # "... because a reader subscribed to ..."
+        # Sign-up (digest.web.signup)
+        "signup_title": "Subscribe",
+        "signup_intro": "Get the new posts, summarized, in one email digest. Enter your "
+        "address and choose themes; choose none to get every new post.",
+        "signup_email": "Email address",
+        "signup_name": "Name (optional)",
+        "signup_honeypot": "Leave this field empty",
+        "signup_button": "Subscribe",
+        "signup_bad_address": "Please check the email address.",
+        "signup_too_many": "Too many requests. Please try again later.",
+        "signup_check_title": "Check your inbox",
+        "signup_check_inbox": "We sent you a confirmation email. Open its link within {hours} "
+        "hours to confirm. If nothing arrives, look in your spam folder or enter the "
+        "address again.",
+        "signup_confirm_title": "Confirm your subscription",
+        "signup_confirm": "Send the digest to {email}?",
+        "signup_confirm_button": "Confirm",
+        "signup_done": "You are subscribed. A welcome email is on its way.",
+        "signup_already": "You were already subscribed. Your themes are saved.",
+        "signup_expired": "This confirmation link has expired. Please subscribe again.",
+        "signup_refused": "{email} cannot be subscribed: mail to it bounced or was reported.",
     },
 }
 

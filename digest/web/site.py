@@ -6,10 +6,12 @@
   with a button: link scanners fetch URLs, and a fetch must never unsubscribe anyone.
 - `/p/TOKEN`: preferences: themes, pause, leave; saved at once.
 - `/archive`: every sent digest's public copy, an index per theme, Atom feeds.
+- `/subscribe`: the sign-up form with double opt-in, when `signup.enabled` (digest.web.signup).
 
 Tokens are HMAC-signed per purpose and address (digest.tokens); a forged, tampered or
 other-purpose token gets a 404 page and changes nothing. Every form post (except the
-one-click POST) carries a signed per-form CSRF token and must come from this origin.
+one-click POST and the sign-up form, see digest.web.signup) carries a signed per-form CSRF
+token and must come from this origin.
 """
 
 from __future__ import annotations
@@ -46,12 +48,17 @@ from digest.web.common import (
     error_handlers,
 )
 from digest.web.labels import labels_for
+from digest.web.signup import Mail, configured_mail, signup_routes
 
 MAX_TOKEN = 600  # an address of up to 254 octets, base64url, plus the MAC
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
 
 
-def subscriber_app(config: Config, store: Store, *, secret: bytes | None = None) -> Starlette:
+def subscriber_app(
+    config: Config, store: Store, *, secret: bytes | None = None, mail: Mail | None = None
+) -> Starlette:
+    """The pages; with `signup.enabled`, also `/subscribe`, whose mails go through `mail`
+    (default: as `[smtp]` says)."""
     web = WebStore(store.engine)
     secret = secret if secret is not None else load_secret(config)
     csrf = Csrf(secret, config.web.base_url)
@@ -64,6 +71,7 @@ def subscriber_app(config: Config, store: Store, *, secret: bytes | None = None)
     # app below a prefix); only feeds and emails need absolute URLs.
     prefix = urlsplit(base).path.rstrip("/")
     pages = Pages({"t": t, "lang": lang, "site": config.site, "base": prefix, "titles": titles})
+    pages.env.globals["signup"] = config.signup.enabled
 
     def address(purpose: str, token: str) -> str:
         email = read_token(secret, purpose, token) if len(token) <= MAX_TOKEN else None
@@ -239,6 +247,9 @@ def subscriber_app(config: Config, store: Store, *, secret: bytes | None = None)
         Route("/archive/d/{id}", archive_page),
         Route("/static/site.css", css_response),
     ]
+    if config.signup.enabled:
+        mail = mail or configured_mail(config)
+        routes += signup_routes(config, web, secret, pages, csrf, t, mail)
     app = Starlette(routes=routes, exception_handlers=error_handlers(pages, t))
     # no-store by default: token pages must never sit in a shared cache.
     app.add_middleware(SecurityMiddleware, max_body_bytes=config.web.max_body_bytes)
