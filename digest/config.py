@@ -116,6 +116,10 @@ class SourceConfig:
     # fetches stay on its own site (digest.sources.fetch).
     allow_hosts: tuple[str, ...] = ()
     link_pattern: str = ""  # page sources: regex an article link must match ("" = heuristic)
+    # The publisher's deck or description as the summary: auto | prefer | never ("" = the
+    # [summary] setting); and what kind of text the source publishes: auto | news | essay | list.
+    deck: str = ""
+    text_kind: str = "auto"
     mark_old_seen: bool = False  # first ingest: posts older than the lookback are "seen"
 
 
@@ -152,7 +156,11 @@ class SummaryConfig:
     sentences: int = 3
     max_chars: int = 400
     language: str = "auto"
-    prefer_description: bool = False
+    # The publisher's deck (og:description, a feed's summary) instead of an extract: "auto"
+    # when it is a real summary (not a teaser or the text's first lines), "prefer" whenever
+    # there is one, "never".
+    deck: str = "auto"
+    prefer_description: bool = False  # no longer read: what it did is now deck = "auto"
 
 
 @dataclass(frozen=True)
@@ -515,6 +523,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"{p}: 'delivery.dkim_selector' and 'delivery.dkim_key_file' go together")
     if config.summary.algorithm not in ALGORITHMS:
         raise ConfigError(f"{p}: 'summary.algorithm' must be one of {', '.join(ALGORITHMS)}")
+    if config.summary.deck not in DECK_MODES:
+        raise ConfigError(f"{p}: 'summary.deck' must be auto, prefer or never")
     if config.summary.language not in ("auto", *LANGUAGES):
         raise ConfigError(f"{p}: 'summary.language' must be auto, ko or en")
     if config.summary.sentences < 1 or config.summary.max_chars < 20:
@@ -558,6 +568,8 @@ def _validate(config: Config) -> None:
 
 SOURCE_KINDS = ("feed", "page", "folder")
 FULL_TEXT = ("auto", "always", "never")
+DECK_MODES = ("auto", "prefer", "never")
+TEXT_KINDS = ("auto", "news", "essay", "list")
 
 
 def _validate_source(source: SourceConfig, where: str, p: Path) -> None:
@@ -577,6 +589,10 @@ def _validate_source(source: SourceConfig, where: str, p: Path) -> None:
         raise ConfigError(f"{p}: '{where}.kind': unknown kind {source.kind!r} ({kinds})")
     if source.full_text not in FULL_TEXT:
         raise ConfigError(f"{p}: '{where}.full_text' must be auto, always or never")
+    if source.deck and source.deck not in DECK_MODES:
+        raise ConfigError(f"{p}: '{where}.deck' must be auto, prefer or never")
+    if source.text_kind not in TEXT_KINDS:
+        raise ConfigError(f"{p}: '{where}.text_kind' must be auto, news, essay or list")
     if source.timeout <= 0 or source.connect_timeout <= 0:
         raise ConfigError(f"{p}: '{where}.timeout' and '{where}.connect_timeout' must be > 0")
     if source.max_bytes < 1024 or source.retries < 0 or source.max_articles < 0:

@@ -46,14 +46,30 @@ def site_info(config: Config) -> SiteInfo:
     )
 
 
+def summary_request(post: Post, config: Config) -> SummaryRequest:
+    """What to summarize for `post`, with its source's deck and text-kind settings (a post
+    whose source is gone from the config gets the defaults)."""
+    source = next((s for s in config.sources if s.name == post.source), None)
+    return SummaryRequest(
+        post.text,
+        post.title,
+        post.language,
+        post.description,
+        kind=source.text_kind if source else "auto",
+        deck=source.deck if source else "",
+    )
+
+
 def summary_cache_key(post: Post, config: Config) -> str:
     settings = json.dumps(asdict(config.summary), sort_keys=True)
-    # The source's declared language is a hint for detection, so it is part of the key too;
-    # so are the summarizer's and Kiwi's versions, so that an upgrade does not serve old
-    # summaries.
+    # The source's declared language is a hint for detection, so it is part of the key too,
+    # with its deck and text-kind settings; so are the summarizer's and Kiwi's versions, so
+    # that an upgrade does not serve old summaries.
+    request = summary_request(post, config)
     hint = post.language or ""
     version = summarizer_version()
-    payload = "\x1e".join([version, settings, post.title, post.text, post.description, hint])
+    parts = [version, settings, post.title, post.text, post.description, hint]
+    payload = "\x1e".join([*parts, request.kind, request.deck])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -78,9 +94,7 @@ def summarize_posts(posts: Sequence[Post], config: Config, store: Store) -> list
             missing[key] = post
     if missing:
         # The source's declared language is the hint when the settings say "auto".
-        requests = [
-            SummaryRequest(p.text, p.title, p.language, p.description) for p in missing.values()
-        ]
+        requests = [summary_request(p, config) for p in missing.values()]
         fresh = summarize_batch(requests, config=config.summary)
         for key, summary in zip(missing, fresh, strict=True):
             store.cache_summary(key, summary)

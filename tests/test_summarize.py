@@ -252,15 +252,34 @@ def test_unknown_algorithm_is_a_summary_error() -> None:
 
 
 def test_description_used_only_when_not_a_teaser() -> None:
-    config = SummaryConfig(prefer_description=True)
+    config = SummaryConfig()  # deck = "auto"
     written = "정부가 인공지능 반도체에 5년간 3조 원을 투입해 국산 칩 점유율을 높인다."
     assert summarize(KOREAN_NEWS, config=config, description=written).sentences == (written,)
     teaser = "과학기술정보통신부는 12일 인공지능 반도체 육성 전략을 발표하고…"
     assert summarize(KOREAN_NEWS, config=config, description=teaser).algorithm != "description"
     prefix = KOREAN_NEWS[:60]
     assert summarize(KOREAN_NEWS, config=config, description=prefix).algorithm != "description"
-    off = SummaryConfig(prefer_description=False)
+    off = SummaryConfig(deck="never")
     assert summarize(KOREAN_NEWS, config=off, description=written).algorithm != "description"
+
+
+def test_deck_modes() -> None:
+    """auto: a deck that restates the article; never a site's blurb, a copied sentence or a
+    teaser. prefer: whatever the publisher wrote, unless it is a teaser. A subheadline the
+    page also shows as its own paragraph is still a deck."""
+    auto = SummaryConfig()
+    blurb = "국내 최대 규모의 경제 전문 온라인 매체, 매일 아침 새로운 소식을 전합니다."
+    assert summarize(KOREAN_NEWS, config=auto, description=blurb).algorithm != "description"
+    prefer = SummaryConfig(deck="prefer")
+    assert summarize(KOREAN_NEWS, config=prefer, description=blurb).sentences == (blurb,)
+    teaser = "과학기술정보통신부는 12일 인공지능 반도체 육성 전략을 발표하고…"
+    assert summarize(KOREAN_NEWS, config=prefer, description=teaser).algorithm != "description"
+    copied = KOREAN_NEWS.split("\n\n")[2].split(". ")[0] + "."
+    assert copied in KOREAN_NEWS and len(copied) > 20
+    assert summarize(KOREAN_NEWS, config=auto, description=copied).algorithm != "description"
+    deck = "정부가 인공지능 반도체에 5년간 3조 원을 투입해 국산 칩 점유율을 높인다"
+    page = f"{deck}\n\n{KOREAN_NEWS}"
+    assert summarize(page, config=auto, description=deck).sentences == (deck,)
 
 
 def test_repeated_sentences_are_not_chosen_twice() -> None:
@@ -502,3 +521,99 @@ def test_summarizes_without_network_or_nltk_data(tmp_path: Path) -> None:
     assert languages == ["en", "ko", "ko", "en"]
     assert all(sentences for _, sentences in report["summaries"])
     assert list(os.scandir(empty)) == []  # nothing was downloaded into it
+
+
+# A news report with everything around it that a summary must not quote: a series
+# preamble, a question used as a subheading, a photo caption marked with a triangle and a
+# table row. Each of them shares the title's words, so a ranking that let them in would
+# pick them.
+FURNISHED_NEWS = "\n\n".join(
+    [
+        "[반도체 산업]은 반도체 투자와 반도체 산업의 흐름을 매주 골라 담았습니다.",
+        "정부가 반도체 산업에 5년간 3조 원을 투자하기로 했다. 과학기술정보통신부는 12일 "
+        "반도체 육성 전략을 발표하고 국산 칩의 데이터센터 적용을 늘리겠다고 밝혔다.",
+        "▲ 12일 반도체 산업 투자 전략 발표회에서 장관이 반도체 투자 계획을 설명하고 있다.",
+        "왜 지금 반도체 산업 투자인가?",
+        "정부는 2030년까지 국산 반도체의 국내 점유율을 80%로 끌어올린다는 목표를 세웠다. "
+        "이를 위해 설계 인력 7천 명을 양성하고 검증용 데이터센터를 구축한다고 전했다.",
+        "반도체 투자 | 2025년: 1조 원: 2026년: 2조 원 (반도체 산업, 투자)",
+        "업계는 환영하면서도 속도를 요구했다. 한 업체 대표는 투자 규모보다 실제 수요를 "
+        "만드는 것이 중요하다고 말했다. 전문가들은 해외 기업과의 격차가 3년 수준이라고 "
+        "분석했다.",
+    ]
+)
+
+
+def test_preambles_question_headings_captions_and_tables_are_never_quoted() -> None:
+    for algorithm in ("hybrid", "lead", "textrank"):
+        config = SummaryConfig(algorithm=algorithm, sentences=3, max_chars=300)
+        summary = summarize(FURNISHED_NEWS, title="반도체 산업 투자", config=config)
+        assert summary.sentences, algorithm
+        quoted = " ".join(summary.sentences)
+        for furniture in ("담았습니다", "▲", "인가?", " | "):
+            assert furniture not in quoted, (algorithm, summary.sentences)
+
+
+def test_text_kind_is_read_from_the_text() -> None:
+    from digest.summarize.kinds import ESSAY, NEWS, detect_kind
+    from digest.text.sentences import split_sentences
+
+    assert detect_kind(split_sentences(FURNISHED_NEWS, "ko"), "ko") == NEWS
+    blog = (
+        "요즘 아침마다 커피를 직접 내려 마시고 있습니다. 원두를 고르는 재미가 생각보다 "
+        "큽니다. 산미가 있는 원두는 아침에 잘 어울린다고 생각해요. 여러분은 어떤 원두를 "
+        "좋아하시나요? 다음 글에서는 드리퍼를 비교해 보겠습니다."
+    )
+    assert detect_kind(split_sentences(blog, "ko"), "ko") == ESSAY
+    report = (
+        "LONDON (Reuters) - The central bank raised rates on Thursday. The governor said "
+        "inflation was still too high. Markets fell after the announcement, according to "
+        "traders. A spokesperson said more data would follow."
+    )
+    assert detect_kind(split_sentences(report, "en"), "en") == NEWS
+    essay = (
+        "I have been writing software for twenty years. My first programs were games. "
+        "What I learned is that we rarely know what we want until we build it. Our tools "
+        "shape our thinking more than we admit."
+    )
+    assert detect_kind(split_sentences(essay, "en"), "en") == ESSAY
+
+
+def test_a_source_sets_the_deck_and_the_text_kind(tmp_path: Path) -> None:
+    """`[[sources]] deck` and `text_kind` are read from config.toml and reach the
+    summarizer and its cache key; a bad value names the key."""
+    from digest.config import load_config
+    from digest.errors import ConfigError
+    from digest.models import Post
+    from digest.pipeline import summary_cache_key, summary_request
+
+    def config(extra: str):  # type: ignore[no-untyped-def]
+        path = tmp_path / "config.toml"
+        path.write_text(
+            '[site]\nname = "N"\nurl = "https://example.com"\nsender = "N <n@example.com>"\n'
+            '[[sources]]\nname = "news"\nurl = "https://example.com/rss"\n' + extra,
+            "utf-8",
+        )
+        return load_config(path)
+
+    post = Post(
+        source="news",
+        guid="g1",
+        url="https://example.com/1",
+        title="반도체 투자",
+        text=KOREAN_NEWS,
+        published=datetime(2026, 12, 1, tzinfo=UTC),
+        description="정부가 반도체에 3조 원",
+    )
+    base = config("")
+    assert (summary_request(post, base).kind, summary_request(post, base).deck) == ("auto", "")
+    tuned = config('deck = "prefer"\ntext_kind = "news"\n')
+    assert (summary_request(post, tuned).kind, summary_request(post, tuned).deck) == (
+        "news",
+        "prefer",
+    )
+    assert summary_cache_key(post, tuned) != summary_cache_key(post, base)
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.text_kind"):
+        config('text_kind = "poem"\n')
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.deck"):
+        config('deck = "always"\n')

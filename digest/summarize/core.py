@@ -218,13 +218,49 @@ def select(
     return sorted(chosen)
 
 
+_WORD = re.compile(r"[^\W_]{2,}")
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
 def _is_usable_description(description: str, text: str) -> bool:
-    desc = description.strip()
+    """Whether a publisher's description reads as a summary an author wrote (a deck), not
+    a teaser, a copy of the text's opening or a site-wide blurb."""
+    desc = _flat(description)
     if len(desc) < 20 or _TEASER_END.search(desc):
         return False
-    # A description that is just the opening of the body is an automatic teaser.
-    head = re.sub(r"\s+", " ", text.strip())[: len(desc) + 20]
-    return not head.startswith(re.sub(r"\s+", " ", desc).rstrip(".…"))
+    body = _flat(text)
+    # The opening of the body, cut (an automatic teaser), or a copy of some of its text.
+    # A deck the page also shows as a paragraph of its own (a subheadline) is still a deck.
+    if body.startswith(desc.rstrip(".…")):
+        return desc in {_flat(block) for block in re.split(r"\n\s*\n", text)}
+    if desc in body:
+        return desc in {_flat(block) for block in re.split(r"\n\s*\n", text)}
+    # A blurb about the site shares few words with the article: a deck restates its facts.
+    # Words are compared by their first two letters (Korean words carry their particles).
+    words = _WORD.findall(desc.lower())
+    if len(words) < 3:
+        return False
+    lowered = body.lower()
+    shared = sum(1 for w in words if w[:2] in lowered)
+    return 2 * shared >= len(words)
+
+
+def _deck_mode(request: SummaryRequest, config: SummaryConfig) -> str:
+    return request.deck or config.deck
+
+
+def _deck(request: SummaryRequest, config: SummaryConfig) -> str | None:
+    """The publisher's deck to use as the summary, or None (see `SummaryConfig.deck`)."""
+    desc = request.description.strip()
+    mode = _deck_mode(request, config)
+    if not desc or mode == "never" or len(desc) > config.max_chars:
+        return None
+    if mode == "prefer":
+        return None if _TEASER_END.search(desc) else desc
+    return desc if _is_usable_description(desc, request.text) else None
 
 
 class Summarizer:
@@ -255,13 +291,16 @@ def _resolve_language(text: str, config_language: str, hint: str | None) -> str:
 class SummaryRequest:
     """One text to summarize: `language` is the source's declared language (a hint for
     detection when the configured language is "auto"); `description` is the source's own
-    summary, used when `prefer_description` is set and it is not a teaser."""
+    summary or deck, used instead of an extract as `deck` (or the config's `deck`) says:
+    "prefer" whenever there is one, "auto" when it reads as a real summary (see
+    `_is_usable_description`), "never"; `kind` chooses the ranking weights."""
 
     text: str
     title: str = ""
     language: str | None = None
     description: str = ""
     kind: str = AUTO  # the source's `text_kind`: news, essay, list, or auto (read the text)
+    deck: str = ""  # the source's `deck` setting: auto, prefer, never ("" = the config's)
 
 
 def summarize(
@@ -276,7 +315,7 @@ def summarize(
 
     `language` is the source's declared language, a hint for detection when
     `config.language` is "auto". `description` is the source's own summary, used instead
-    when `config.prefer_description` is set and it is a real summary, not a teaser.
+    as `config.deck` says (see `SummaryRequest`).
     """
     request = SummaryRequest(text, title, language, description)
     return summarize_batch([request], config=config)[0]
@@ -296,12 +335,7 @@ def summarize_batch(requests: Sequence[SummaryRequest], *, config: SummaryConfig
         )
     langs = [_resolve_language(r.text, config.language, r.language) for r in requests]
     descriptions = {
-        i: r.description.strip()
-        for i, r in enumerate(requests)
-        if config.prefer_description
-        and r.description
-        and _is_usable_description(r.description, r.text)
-        and len(r.description.strip()) <= config.max_chars
+        i: deck for i, r in enumerate(requests) if (deck := _deck(r, config)) is not None
     }
     texts = [descriptions.get(i, r.text) for i, r in enumerate(requests)]
     # Titles first (short: one small batch), then each post is ranked as soon as Kiwi has
