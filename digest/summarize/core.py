@@ -40,7 +40,9 @@ from digest.text.sentences import Span, iter_spans_many, punctuated, starts_list
 # summaries the old code made. 2: headings and list items are passed over; Korean sentences
 # end after a final ending and full stop before any symbol, not only before a quote. 3: long
 # paragraphs are split in pieces, only the first `MAX_CANDIDATES` sentences are ranked.
-SUMMARY_VERSION = 3
+# 4: weights per kind of text; decks by default; tables, preambles, question headings and
+# more captions are never quoted.
+SUMMARY_VERSION = 4
 
 
 @functools.lru_cache(maxsize=1)
