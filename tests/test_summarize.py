@@ -617,3 +617,26 @@ def test_a_source_sets_the_deck_and_the_text_kind(tmp_path: Path) -> None:
         config('text_kind = "poem"\n')
     with pytest.raises(ConfigError, match=r"sources\[0\]\.deck"):
         config('deck = "always"\n')
+
+
+@pytest.mark.parametrize(
+    ("sentence", "furniture"),
+    [
+        ("Thanks to everyone who contributed to this release by writing code.", True),
+        ("We would like to thank the community for the feedback.", True),
+        ("읽어주셔서 감사합니다.", True),
+        ("도와주신 모든 분께 감사합니다.", True),
+        ("다음 글에서 만나요.", True),
+        ("▲ 12일 서울 광화문에서 시민들이 걷고 있다.", True),
+        ("시민들이 광화문 광장을 걷고 있다. /사진=홍길동 기자", True),
+        ("Photo by Jane Doe for the Riverside Times.", True),
+        ("| 구분 | 2025년 | 2026년 |", True),
+        ("2사분면 | 소비자 우위 (...): 애플 (Apple): (4, -2) - 충성도가 높다", True),
+        ("Thanksgiving is a holiday when many people in the US travel home.", False),
+        ("정부는 업계의 협조에 감사를 표했다고 전했다.", False),
+        ("A | B is how a shell connects the output of one command to another.", False),
+        ("The ratio fell to 3/4 of its peak, or (4, -2) on the chart, said analysts.", False),
+    ],
+)
+def test_page_furniture(sentence: str, furniture: bool) -> None:
+    assert is_boilerplate(sentence) is furniture

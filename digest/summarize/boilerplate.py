@@ -44,6 +44,14 @@ _CAPTION_CREDIT = re.compile(
 _TABLE_ROW = re.compile(r"(?:\S[^|\t\n]*?(?:\s\|\s|\t)){2,}|^\s*\||\|\s*$")
 # One bar between a label and values (`label | a: b: (4, -2)`): a row of a two-column table.
 _TABLE_PAIR = re.compile(r"^[^|]{1,30}\s\|\s(?=.*(?::.*:|\(\s*-?\d+(?:\.\d+)?\s*,\s*-?\d))")
+# Sign-offs: thanks and farewells close a post; they are not what it says.
+_SIGN_OFF = re.compile(
+    r"^\s*(?:(?:special|many|huge|big) )?thanks?(?: you)?\b|^\s*we(?:'d| would) like to thank\b"
+    r"|읽어\s*주셔서\s*(?:감사|고맙)|(?:^|\s)(?:감사|고맙)(?:합니다|드립니다|습니다)[.!~]*\s*$"
+    r"|다음\s*(?:글|편|시간)에서\s*(?:만나|뵙|뵐)",
+    re.IGNORECASE,
+)
+_SIGN_OFF_CHARS = 200
 # With a byline prefix, a news lead still carries its news after the prefix; only drop it
 # when what is left is too short to be a sentence.
 _MIN_REST = 25
@@ -60,6 +68,8 @@ def is_boilerplate(sentence: str) -> bool:
     if _EMAIL.search(text):
         return True
     if _PLEA.search(text) and len(text) < 160:
+        return True
+    if _SIGN_OFF.search(text) and len(text) < _SIGN_OFF_CHARS:
         return True
     match = _BYLINE.match(text) or _NEWS_TAG.match(text)
     return bool(match and len(text) - match.end() < _MIN_REST)
