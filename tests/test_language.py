@@ -322,3 +322,46 @@ def test_the_korean_preview_in_chromium(preview_config: tuple[Path, Store]) -> N
             expect(email.get_by_role("link", name="Unsubscribe")).to_be_visible()
         finally:
             browser.close()
+
+
+# -- the subscriber pages --------------------------------------------------------------------
+
+
+def test_pages_from_a_readers_email_speak_their_language_and_the_archive_the_sites(
+    smtp_config: Path, smtp_server: SMTPServer
+) -> None:
+    from digest.store import WebStore
+    from digest.tokens import load_secret, make_token
+    from digest.web.archive import public_digests
+    from digest.web.site import subscriber_app
+
+    cli(smtp_config, "ingest")
+    cli(smtp_config, "send")
+    config = load_config(smtp_config)
+    store = Store.from_config(config.store)
+    try:
+        app = subscriber_app(config, store)
+        secret = load_secret(config)
+        got = _received(smtp_server)
+        # The links in Alex Morgan's email lead to English pages.
+        alex = got["alex.morgan@example.org"][1]
+        preferences = re.search(r'href="https://news\.example/digest(/p/[^"]+)"', alex)
+        unsubscribe = re.search(r'href="https://news\.example/digest(/u/[^"]+)"', alex)
+        assert preferences is not None and unsubscribe is not None
+        page = _get(app, preferences.group(1))
+        assert page.status_code == 200 and '<html lang="en">' in page.text
+        assert "<h1>Preferences</h1>" in page.text and "Economy and investment" in page.text
+        page = _get(app, unsubscribe.group(1))
+        assert page.status_code == 200 and '<html lang="en">' in page.text
+        assert "Unsubscribe alex.morgan@example.org?" in page.text
+        # 박준's stay Korean.
+        page = _get(app, "/p/" + make_token(secret, "preferences", "jun.park@example.com"))
+        assert '<html lang="ko">' in page.text and "<h1>구독 설정</h1>" in page.text
+        # The public archive is the site's: the Korean copy of the ai digest, in Korean.
+        index = _get(app, "/archive")
+        assert '<html lang="ko">' in index.text
+        [ai] = public_digests(WebStore(store.engine).archived_digests(), "ai")
+        copy = _get(app, f"/archive/d/{ai.id}")
+        assert '<html lang="ko"' in copy.text and "구독자 주소로 구독 신청하신" in copy.text
+    finally:
+        store.close()
