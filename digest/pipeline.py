@@ -257,10 +257,9 @@ def plan_edition(
     chose nothing (everything). Readers share a variant when their chosen themes, their
     language (theirs if ko or en, else the site's) and their selections are the same;
     readers whose history differs (one missed last week's digest) may get different posts
-    under the same themes. `planned`: post keys already planned for
-    a reader in this run (another edition of the same schedule), never repeated. A `planner`
-    shared between calls (the preview's many views) selects and summarizes each section once
-    per history.
+    under the same themes. `planned`: post keys already planned for a reader in this run
+    (another edition of the same schedule), never repeated. A `planner` shared between calls
+    (the preview's many views) selects and summarizes each section once per history.
     """
     if theme is not None:
         config.theme(theme)  # unknown theme: ConfigError naming the known ones
