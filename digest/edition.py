@@ -133,6 +133,11 @@ class Variant:
     sections: dict[str, list[str]]  # section key -> post keys, as recorded in the store
     recipients: Sequence[StoredSubscriber]  # a `Readers` when planned
 
+    @property
+    def language(self) -> str:
+        """The language its readers get ("ko" or "en"; "" = the site's)."""
+        return self.digest.language
+
 
 @dataclass(frozen=True)
 class Edition:

@@ -97,6 +97,8 @@ class Digest:
     themes: tuple[str, ...] = ()  # the theme keys this digest variant serves; () = everything
     intro: str = ""
     overflow: tuple[DigestItem, ...] = field(default=())  # shown as title-and-link lines only
+    # The readers' language ("ko" or "en") for the fixed words and dates; "" = the site's.
+    language: str = ""
 
     @property
     def items(self) -> tuple[DigestItem, ...]:

@@ -1,8 +1,9 @@
 """Planning, the first phase of a send: select, summarize and compose immutable digests.
 
 `plan_edition` reads the store and returns an `Edition` (digest.edition): one composed
-digest per variant (readers who chose the same themes and have the same history share one),
-each rendered once. The second phase, recording and delivering it, is digest.outbox's.
+digest per variant (readers who chose the same themes, read the same language and have the
+same history share one), each rendered once. The second phase, recording and delivering it,
+is digest.outbox's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 
 from digest.compose.formatting import format_date, reading_minutes
 from digest.compose.render import RenderedDigest, Renderer
+from digest.compose.strings import EMAIL, reader_language
 from digest.config import Config
 from digest.edition import Edition, Readers, ReadersBuilder, Variant
 from digest.models import Digest, DigestItem, Post, Section, SiteInfo, Summary
@@ -23,14 +25,8 @@ from digest.select import ALL, Pick, dedupe_sections, select_section, variant_ke
 from digest.store import DigestHistory, Store, StoredSubscriber
 from digest.summarize import SummaryRequest, summarize_batch, summarizer_version
 
-LABELS = {
-    "ko": {
-        "all": "새 글",
-        "intro": "이번 주 새 글 {n}편을 골라 요약했습니다.",
-        "digest": "다이제스트",
-    },
-    "en": {"all": "New posts", "intro": "{n} new posts this week, summarized.", "digest": "digest"},
-}
+# The section title, intro and subject words, with the template's (one catalog).
+LABELS = EMAIL
 
 
 def site_info(config: Config) -> SiteInfo:
@@ -199,10 +195,11 @@ class Planner:
         history: History = frozenset(),
         picked: list[tuple[str, list[Pick]]] | None = None,
         digest_id: str | None = None,
+        language: str | None = None,
     ) -> tuple[Digest, dict[str, list[str]]] | None:
-        """The digest for readers who chose `themes` (() = everything) with `history`, or
-        None if it would be empty."""
-        lang = self.config.site.language
+        """The digest for readers who chose `themes` (() = everything) with `history`, in
+        `language` (None: the site's), or None if it would be empty."""
+        lang = reader_language(language, self.config.site.language)
         if picked is None:
             picked = self.pick(themes, history)
         sections: list[Section] = []
@@ -227,20 +224,30 @@ class Planner:
             site=site_info(self.config),
             created=self.now,
             issue_number=issue_number,
-            subject=self.subject(issue_number, theme),
+            subject=self.subject(issue_number, theme, lang),
             sections=tuple(sections),
             themes=themes,
             intro=LABELS[lang]["intro"].format(n=count),
+            language=lang,
         )
         return digest, recorded
 
-    def subject(self, issue_number: int, theme: str | None) -> str:
+    def subject(self, issue_number: int, theme: str | None, language: str | None = None) -> str:
         site = self.config.site
-        date = format_date(self.now, site.language, site.timezone)
-        label = LABELS[site.language]["digest"]
+        lang = reader_language(language, site.language)
+        date = format_date(self.now, lang, site.timezone)
+        label = LABELS[lang]["digest"]
         if theme:
-            label = self.config.theme(theme).title_for(site.language)
+            label = self.config.theme(theme).title_for(lang)
         return f"{site.name} {label} #{issue_number} · {date}"
+
+
+def digest_base_id(edition: str, key: str, language: str, site_language: str) -> str:
+    """The id of an edition's digest for the themes `key` in `language`. The site language's
+    copy has the plain id, which sorts before the others, so the archive (which prefers the
+    lowest id among equals) shows the site's language."""
+    base = f"{edition}-{key.replace(',', '+') or ALL}"
+    return base if language == site_language else f"{base}_{language}"
 
 
 def new_edition_id(now: datetime) -> str:
@@ -261,12 +268,12 @@ def plan_edition(
     """Group recipients by what they get and compose one digest per group.
 
     With `theme`, the edition is that theme's digest for every subscriber who chose it or
-    chose nothing (everything). Readers share a variant when their chosen themes and their
-    selections are the same; readers whose history differs (one missed last week's digest)
-    may get different posts under the same themes. `planned`: post keys already planned for
-    a reader in this run (another edition of the same schedule), never repeated. A `planner`
-    shared between calls (the preview's many views) selects and summarizes each section once
-    per history.
+    chose nothing (everything). Readers share a variant when their chosen themes, their
+    language (theirs if ko or en, else the site's) and their selections are the same;
+    readers whose history differs (one missed last week's digest) may get different posts
+    under the same themes. `planned`: post keys already planned for a reader in this run
+    (another edition of the same schedule), never repeated. A `planner` shared between calls
+    (the preview's many views) selects and summarizes each section once per history.
     """
     if theme is not None:
         config.theme(theme)  # unknown theme: ConfigError naming the known ones
@@ -282,8 +289,10 @@ def plan_edition(
         else store.recipients_with_history(planner.window)
     )
     planned = planned or {}
-    # Readers who chose the same themes and have the same history get the same selection.
-    groups: dict[tuple[tuple[str, ...], History, frozenset[str]], ReadersBuilder] = {}
+    # Readers who chose the same themes, read the same language and have the same history
+    # get the same digest.
+    groups: dict[tuple[tuple[str, ...], str, History, frozenset[str]], ReadersBuilder] = {}
+    site_language = config.site.language
     order = [t.key for t in config.themes]
     for sub, history in readers:
         if theme is not None:
@@ -293,43 +302,44 @@ def plan_edition(
         else:
             wanted = tuple(k for k in order if k in sub.themes)
         extra = planned.get(sub.email, frozenset())
-        group = groups.get((wanted, history, extra))
+        lang = reader_language(sub.language, site_language)
+        group = groups.get((wanted, lang, history, extra))
         if group is None:
-            group = groups[wanted, history, extra] = ReadersBuilder()
+            group = groups[wanted, lang, history, extra] = ReadersBuilder()
         group.append(sub)
-    # Groups whose selections came out the same share one variant.
-    selections: dict[tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]], int] = {}
+    # Groups whose selections (and language) came out the same share one variant.
+    selections: dict[tuple[tuple[str, ...], str, tuple[tuple[str, tuple[str, ...]], ...]], int] = {}
     picked_for: list[list[tuple[str, list[Pick]]]] = []
     members_of: list[list[Readers]] = []
-    wanted_of: list[tuple[str, ...]] = []
+    wanted_of: list[tuple[tuple[str, ...], str]] = []
     quiet: list[Readers] = []
-    for (wanted, history, extra), group in groups.items():
+    for (wanted, lang, history, extra), group in groups.items():
         packed = group.build()
         picked = planner.pick(wanted, history, extra)
         if not picked:
             quiet.append(packed)
             continue
-        signature = (wanted, tuple((k, tuple(p.post.key for p in ps)) for k, ps in picked))
+        signature = (wanted, lang, tuple((k, tuple(p.post.key for p in ps)) for k, ps in picked))
         if signature in selections:
             members_of[selections[signature]].append(packed)
             continue
         selections[signature] = len(picked_for)
         picked_for.append(picked)
         members_of.append([packed])
-        wanted_of.append(wanted)
+        wanted_of.append((wanted, lang))
     groups.clear()
     edition = new_edition_id(now)
     issue = store.next_issue_number(theme)
     variants: list[Variant] = []
     used: dict[str, int] = {}
-    for picked, members, wanted in zip(picked_for, members_of, wanted_of, strict=True):
+    for picked, members, (wanted, lang) in zip(picked_for, members_of, wanted_of, strict=True):
         key = variant_key(wanted)
-        base = f"{edition}-{key.replace(',', '+') or ALL}"
+        base = digest_base_id(edition, key, lang, site_language)
         used[base] = used.get(base, 0) + 1
         digest_id = base if used[base] == 1 else f"{base}.{used[base]}"
         composed = planner.compose(
             wanted, edition=edition, issue_number=issue, theme=theme, picked=picked,
-            digest_id=digest_id,
+            digest_id=digest_id, language=lang,
         )  # fmt: skip
         assert composed is not None  # `picked` is not empty
         digest, recorded = composed
@@ -345,8 +355,10 @@ def preview_digest(
     now: datetime,
     theme: str | None = None,
     planner: Planner | None = None,
+    language: str | None = None,
 ) -> tuple[Digest, RenderedDigest] | None:
-    """What the next digest (of `theme`, or of everything) would look like, sending nothing."""
+    """What the next digest (of `theme`, or of everything) would look like in `language`
+    (None: the site's), sending nothing."""
     planner = planner or Planner(config, store, Renderer(config.templates.folder), now)
     renderer = planner.renderer
     themes = (theme,) if theme else ()
@@ -357,6 +369,7 @@ def preview_digest(
         edition=new_edition_id(now),
         issue_number=store.next_issue_number(theme),
         theme=theme,
+        language=language,
     )
     if composed is None:
         return None

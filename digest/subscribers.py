@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
+from digest.compose.strings import LANGUAGES, language_tag
 from digest.config import Config
 from digest.errors import SubscriberError
 from digest.store import Store, StoredSubscriber, WebStore, address_key
@@ -169,9 +170,12 @@ def _row(row: dict[str, str], themes: Collection[str]) -> StoredSubscriber:
     status = get("status").lower() or "active"
     if status not in STATUSES:
         raise SubscriberError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-    language = get("language").lower()
-    if language not in ("", "ko", "en"):
-        raise SubscriberError(f"language must be ko or en, not {language!r}")
+    # A region or script subtag is fine ("en-US", "ko_KR"): the email only knows ko and en.
+    language = language_tag(get("language"))
+    if language not in ("", *LANGUAGES):
+        raise SubscriberError(
+            f"language must be ko or en (or empty: the site's), not {get('language')!r}"
+        )
     name = get("name")
     if _CONTROL.search(name):
         if "\r" in name or "\n" in name:

@@ -200,7 +200,7 @@ def test_send_a_test_copy_and_download_the_eml(
     assert smtp_server.handler.messages == []
 
     sent = preview.call("POST", "/v/theme-ai/send", data={"csrf": token, "to": "ed@example.net"})
-    assert sent.status_code == 200 and "Test copy to ed@example.net: sent" in sent.text
+    assert sent.status_code == 200 and "ed@example.net 주소로 보낸 테스트 메일: sent" in sent.text
     [received] = smtp_server.handler.messages
     assert received.rcpt_tos == ["ed@example.net"]
     assert received.message["Subject"] == msg["Subject"]

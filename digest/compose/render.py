@@ -34,6 +34,7 @@ import digest as _digest_pkg
 from digest.compose.budget import HTML_BUDGET, fit, worst_case_size
 from digest.compose.formatting import display_width, format_date, format_reading_time, wrap
 from digest.compose.mjml_lint import locate
+from digest.compose.strings import EMAIL, NAME_TOKEN, language_tag
 from digest.errors import TemplateError
 from digest.models import Digest, DigestItem, Recipient
 
@@ -61,7 +62,7 @@ TEXT_TEMPLATE = "digest.txt.j2"
 
 # Fixed ASCII tokens: no characters that HTML escaping or MJML would touch.
 PLACEHOLDERS: dict[str, str] = {
-    "name": "%%DIGEST_NAME%%",
+    "name": NAME_TOKEN,
     "email": "%%DIGEST_EMAIL%%",
     "unsubscribe_url": "%%DIGEST_UNSUBSCRIBE_URL%%",
     "preferences_url": "%%DIGEST_PREFERENCES_URL%%",
@@ -105,40 +106,8 @@ FONT_STACKS = {
     "'Apple SD Gothic Neo', 'Malgun Gothic', 'Noto Sans KR', sans-serif",
 }
 
-LABELS: dict[str, dict[str, str]] = {
-    "ko": {
-        "issue": "제{n}호",
-        "greeting_named": f"{PLACEHOLDERS['name']}님, 안녕하세요.",
-        "greeting": "안녕하세요.",
-        "preheader": "이번 호",
-        "read_more": "더 읽기",
-        "by": "글",
-        "more_items": "더 볼 만한 글",
-        "more_in_archive": "지난 글 전체 보기 (아카이브)",
-        "archive": "아카이브",
-        "why": "{email} 주소로 구독 신청하신 {site} 메일입니다.",
-        "why_text": "{site} 소식 받기를 신청하신 다음 주소로 보내 드린 메일입니다:",
-        "unsubscribe": "구독 취소",
-        "preferences": "구독 설정",
-        "view_online": "웹에서 보기",
-    },
-    "en": {
-        "issue": "Issue {n}",
-        "greeting_named": f"Hi {PLACEHOLDERS['name']},",
-        "greeting": "Hi there,",
-        "preheader": "In this issue",
-        "read_more": "Read more",
-        "by": "by",
-        "more_items": "More worth reading",
-        "more_in_archive": "More in the archive",
-        "archive": "Archive",
-        "why": "You are receiving this because {email} subscribed to {site}.",
-        "why_text": "You are receiving this because this address subscribed to {site}:",
-        "unsubscribe": "Unsubscribe",
-        "preferences": "Manage preferences",
-        "view_online": "View online",
-    },
-}
+# The template's fixed words per language (digest.compose.strings, one catalog for the email).
+LABELS: dict[str, dict[str, str]] = EMAIL
 
 # Colours of the built-in template. Every text colour keeps a WCAG contrast of at least 4.5:1
 # on the backgrounds it is used on (tests/test_email_design.py checks each pair), light and
@@ -182,7 +151,7 @@ PREHEADER_MAX_CHARS = 140
 
 
 def _lang(language: str | None) -> str:
-    base = (language or "").lower().split("-")[0]
+    base = language_tag(language)
     return base if base in LABELS else "en"
 
 
@@ -375,7 +344,8 @@ class Renderer:
         """HTML and text of `digest`. When the HTML (personalized, worst case) would exceed
         the budget, later posts become title-and-link lines (see `digest.compose.budget`);
         the text part is rendered from the same, fitted digest."""
-        lang = _lang(digest.site.language)
+        # The reader's language when the digest was planned for one, else the site's.
+        lang = _lang(digest.language or digest.site.language)
         preheader = _preheader(digest)
 
         def render_html(candidate: Digest) -> str:

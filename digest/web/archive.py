@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from digest.compose.render import RenderedDigest, personalize
+from digest.compose.strings import reader_language
 from digest.config import Config
 from digest.models import Recipient
 from digest.select import ALL
@@ -76,10 +77,13 @@ def editions(config: Config, archived: list[ArchivedDigest]) -> list[list[Archiv
 
 
 def public_copy(config: Config, html: str, text: str, subject: str = "") -> tuple[str, str]:
-    """A stored digest with its placeholders filled with neutral, public values."""
+    """A stored digest with its placeholders filled with neutral, public values, the stand-in
+    for the address in the digest's own language (a reader's copy may be in theirs)."""
     base = config.web.base_url.rstrip("/")
+    written = re.search(r'<html\b[^>]*\blang="([a-z]+)"', html[:2000])
+    language = reader_language(written.group(1) if written else "", config.site.language)
     neutral = Recipient(
-        email=labels_for(config.site.language)["public_email"],
+        email=labels_for(language)["public_email"],
         name="",
         unsubscribe_url=f"{base}/unsubscribe",
         preferences_url=f"{base}/preferences",

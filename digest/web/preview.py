@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import email
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import policy
@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from digest.compose.message import Envelope, parse_sender
 from digest.compose.render import RenderedDigest, Renderer
+from digest.compose.strings import LANGUAGES, reader_language
 from digest.config import Config, base_url_problem, load_config
 from digest.edition import Variant
 from digest.errors import DigestError, SubscriberError
@@ -58,6 +59,7 @@ from digest.web.common import (
     css_response,
     error_handlers,
 )
+from digest.web.labels import preview_labels_for
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail cuts the HTML part off ("[Message clipped]") above this
 SHOWN_HEADERS = (
@@ -73,13 +75,6 @@ SHOWN_HEADERS = (
     "MIME-Version",
     "Content-Type",
 )
-EN = {
-    "error": "Cannot render the preview",
-    "error_400": "Bad request",
-    "error_403": "Request not verified",
-    "error_404": "No such view",
-    "error_405": "Method not allowed",
-}
 
 
 @dataclass(frozen=True)
@@ -116,10 +111,11 @@ class PreviewSet:
         return next((v for v in self.views if v.slug == slug), None)
 
 
-def sample_subscriber(config: Config) -> StoredSubscriber:
+def sample_subscriber(config: Config, language: str = "") -> StoredSubscriber:
     """The address a theme's preview copy is made out to: nobody real."""
     domain = parse_sender(config.site.sender)[1].rpartition("@")[2]
-    return StoredSubscriber(f"preview@{domain}", "", (), config.site.language, "active")
+    lang = language or config.site.language
+    return StoredSubscriber(f"preview@{domain}", "", (), lang, "active")
 
 
 def next_subscribers(config: Config, store: Store) -> tuple[list[StoredSubscriber], list[str]]:
@@ -153,10 +149,22 @@ def _suppressed(sub: StoredSubscriber, suppressed: dict[str, str]) -> StoredSubs
 
 
 def _theme_label(config: Config, key: str) -> str:
-    if not key:
-        return "everything"
     lang = config.site.language
+    if not key:
+        return preview_labels_for(lang)["everything"]
     return " + ".join(config.theme(k).title_for(lang) for k in key.split(",") if k)
+
+
+def _in_language(config: Config, label: str, slug: str, language: str) -> tuple[str, str]:
+    """A view's label and slug for a copy in `language`: as they are for the site's
+    language, else marked with the language ("variant-ai-en", "variant: AI (English)")."""
+    site = config.site.language
+    if not language or language == site:
+        return label, slug
+    t = preview_labels_for(site)
+    return t["in_language"].format(label=label, language=t[f"language_{language}"]), (
+        f"{slug}-{language}"
+    )
 
 
 def build_previews(
@@ -172,6 +180,7 @@ def build_previews(
         config.theme(theme)
     factory = MessageFactory(config)
     previews = PreviewSet(config, factory)
+    t = preview_labels_for(config.site.language)
     # One planner for every view: each section is selected and summarized once.
     planner = Planner(config, store, Renderer(config.templates.folder), now)
     everyone, notes = next_subscribers(config, store)
@@ -200,7 +209,7 @@ def build_previews(
             _view(
                 factory,
                 "subscriber",
-                f"{match.email}'s copy",
+                t["view_subscriber"].format(email=match.email),
                 "subscriber",
                 1,
                 match,
@@ -211,8 +220,12 @@ def build_previews(
 
     edition = plan_edition(config, store, now=now, theme=theme, recipients=active, planner=planner)
     for variant in edition.variants:
-        label = f"variant: {_theme_label(config, variant.key)}"
-        slug = "variant-" + (variant.key.replace(",", "+") or "all")
+        label, slug = _in_language(
+            config,
+            t["view_variant"].format(themes=_theme_label(config, variant.key)),
+            "variant-" + (variant.key.replace(",", "+") or "all"),
+            variant.language,
+        )
         previews.views.append(
             _view(
                 factory,
@@ -238,14 +251,23 @@ def build_previews(
         composed = preview_digest(config, store, now=now, theme=key, planner=planner)
         variant = None if composed is None else _variant(key, *composed)
         title = config.theme(key).title_for(config.site.language)
+        label = t["view_theme"].format(title=title)
         previews.views.append(
-            _view(factory, f"theme-{key}", f"theme: {title}", "theme", takers, sample, variant)
+            _view(factory, f"theme-{key}", label, "theme", takers, sample, variant)
         )
     if theme is None:
-        takers = sum(1 for s in active if not s.themes)
-        composed = preview_digest(config, store, now=now, theme=None, planner=planner)
-        variant = None if composed is None else _variant("", *composed)
-        previews.views.append(_view(factory, "all", "everything", "all", takers, sample, variant))
+        # The everything-digest in each language, the site's first: the editor sees every
+        # language's fixed words even when no subscriber reads it yet.
+        for language in sorted(LANGUAGES, key=lambda lang: lang != config.site.language):
+            readers = [s for s in active if not s.themes]
+            takers = sum(1 for s in readers if _language(config, s) == language)
+            composed = preview_digest(
+                config, store, now=now, theme=None, planner=planner, language=language
+            )
+            variant = None if composed is None else _variant("", *composed)
+            label, slug = _in_language(config, t["everything"], "all", language)
+            copy = sample_subscriber(config, language)
+            previews.views.append(_view(factory, slug, label, "all", takers, copy, variant))
     if not any(view.variant is not None for view in previews.views):
         previews.notes.insert(0, why_empty(config, store))
     return previews
@@ -271,6 +293,10 @@ def why_empty(config: Config, store: Store) -> str:
         f"no post is new enough for any subscriber: the selection looks back "
         f"{config.selection.lookback_days} day(s) (`[selection] lookback_days`)"
     )
+
+
+def _language(config: Config, sub: StoredSubscriber) -> str:
+    return reader_language(sub.language, config.site.language)
 
 
 def _variant(key: str, digest: Digest, rendered: RenderedDigest) -> Variant:
@@ -406,16 +432,22 @@ def editor_app(
 
 
 def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlette:
-    pages = Pages({"t": EN, "lang": "en", "base": "", "site": _NoSite})
+    # The pages speak the site's language, as read with the config on the last request
+    # (English until a config could be read).
+    shown = _Language()
+    pages = Pages({"t": shown, "lang": "en", "base": "", "site": _NoSite})
     # The CSRF key only has to outlive this process: a fresh one per server start.
     csrf = Csrf(secrets.token_bytes(32), "http://127.0.0.1")
 
     async def current() -> PreviewSet | Response:
         try:
-            return await run_in_threadpool(build)
+            result = await run_in_threadpool(build)
         except DigestError as exc:
             # The editor's own mistake (a template line, a config key): show it, no trace.
-            return pages.render("message.html.j2", 500, title=EN["error"], message=str(exc))
+            return pages.render("message.html.j2", 500, title=shown["error"], message=str(exc))
+        shown.language = result.config.site.language
+        pages.env.globals["lang"] = shown.language
+        return result
 
     async def find(request: Request) -> tuple[PreviewSet, PreviewView] | Response:
         result = await current()
@@ -423,7 +455,7 @@ def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlett
             return result
         view = result.view(request.path_params["slug"])
         if view is None:
-            raise PageError(404, "No such view in the next send (the plan may have changed).")
+            raise PageError(404, shown["no_view"])
         return result, view
 
     async def index(request: Request) -> Response:
@@ -459,7 +491,7 @@ def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlett
             return found
         _previews, view = found
         if view.envelope is None:
-            raise PageError(404, "This view has nothing to send.")
+            raise PageError(404, shown["nothing_to_send"])
         return HTMLResponse(
             view.html,
             headers={"Content-Security-Policy": CSP_EMAIL, "X-Frame-Options": "SAMEORIGIN"},
@@ -471,7 +503,7 @@ def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlett
             return found
         _previews, view = found
         if view.envelope is None:
-            raise PageError(404, "This view has nothing to send.")
+            raise PageError(404, shown["nothing_to_send"])
         return Response(
             view.envelope.data,
             media_type="message/rfc822",
@@ -484,18 +516,18 @@ def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlett
         form = await request.form(max_files=0, max_fields=10)
         token = form.get("csrf")
         if not isinstance(token, str) or not csrf.check(request, token):
-            raise PageError(403, "The form expired or came from another site; reload the page.")
+            raise PageError(403, shown["stale_form"])
         found = await find(request)
         if isinstance(found, Response):
             return found
         previews, view = found
         if view.variant is None:
-            raise PageError(404, "This view has nothing to send.")
+            raise PageError(404, shown["nothing_to_send"])
         raw = form.get("to")
         try:
             address = normalize_address(raw if isinstance(raw, str) else "")
         except SubscriberError as exc:
-            raise PageError(400, f"Not an address: {exc}") from None
+            raise PageError(400, shown["not_an_address"].format(error=exc)) from None
         copy = StoredSubscriber(address, "", (), "", "active")
         envelope = signed_envelope(previews.factory, view.variant, copy)
         try:
@@ -522,13 +554,29 @@ def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlett
         Route("/v/{slug}/send", send_copy, methods=["POST"]),
         Route("/static/site.css", css_response),
     ]
-    app = Starlette(routes=routes, exception_handlers=error_handlers(pages, EN))
+    app = Starlette(routes=routes, exception_handlers=error_handlers(pages, shown))
     # The view page frames the email, served from this same origin.
     csp = f"{CSP_PAGE}; frame-src 'self'"
     app.add_middleware(SecurityMiddleware, max_body_bytes=16384, csp=csp)
     # Bound to 127.0.0.1; a Host check also stops DNS-rebinding pages from reading it.
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost"])
     return app
+
+
+class _Language(Mapping[str, str]):
+    """The preview's words in the language last set (the site's)."""
+
+    def __init__(self) -> None:
+        self.language = "en"
+
+    def __getitem__(self, key: str) -> str:
+        return preview_labels_for(self.language)[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(preview_labels_for(self.language))
+
+    def __len__(self) -> int:
+        return len(preview_labels_for(self.language))
 
 
 class _NoSite:

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from digest.compose.strings import reader_language
 from digest.config import Config
 from digest.store import Store, WebStore
 from digest.tokens import load_secret, make_token, read_token
@@ -73,6 +74,13 @@ def subscriber_app(
     pages = Pages({"t": t, "lang": lang, "site": config.site, "base": prefix, "titles": titles})
     pages.env.globals["signup"] = config.signup.enabled
 
+    def reader(email: str) -> dict[str, Any]:
+        """The words of a page reached from `email`'s own message: in the reader's language
+        (theirs if ko or en, else the site's), as their email was."""
+        sub = web.subscriber(email)
+        language = reader_language(sub.language if sub is not None else "", lang)
+        return {"lang": language, "t": labels_for(language)}
+
     def address(purpose: str, token: str) -> str:
         email = read_token(secret, purpose, token) if len(token) <= MAX_TOKEN else None
         if email is None:
@@ -95,18 +103,20 @@ def subscriber_app(
     async def unsubscribe(request: Request) -> Response:
         token = request.path_params["token"]
         email = address("unsubscribe", token)
+        words = reader(email)
         if request.method == "POST":
             data = await form(request)
             if data.get(ONE_CLICK[0]) == ONE_CLICK[1]:
                 web.suppress(email, "unsubscribed", "one-click")
-                return PlainTextResponse(t["unsubscribed"].format(email=email))
+                return PlainTextResponse(words["t"]["unsubscribed"].format(email=email))
             require_csrf(request, data)
             web.suppress(email, "unsubscribed", "web")
-            return pages.render("unsubscribe.html.j2", state="done", email=email, csrf="")
+            return pages.render("unsubscribe.html.j2", state="done", email=email, csrf="", **words)
         reason = web.suppression(email)
         state = "confirm" if reason is None else "already"
         return pages.render(
             "unsubscribe.html.j2",
+            **words,
             state=state,
             email=email,
             csrf=csrf.token(request.url.path),
@@ -125,14 +135,16 @@ def subscriber_app(
         sub = web.subscriber(email)
         if reason is None and sub is None:
             raise PageError(404, t["not_listed"])
+        words = reader(email)
         return pages.render(
             "preferences.html.j2",
             status_code,
+            **words,
             email=email,
             subscriber=sub,
             reason=reason,
             notice=notice,
-            themes=[(th.key, titles[th.key]) for th in config.themes],
+            themes=[(th.key, th.title_for(words["lang"])) for th in config.themes],
             csrf=csrf.token(request.url.path),
         )
 
@@ -143,13 +155,14 @@ def subscriber_app(
         data = await form(request)
         require_csrf(request, data)
         action = data.get("action")
+        words = reader(email)
         if action == "leave":
             web.suppress(email, "unsubscribed", "preferences")
-            return pages.render("unsubscribe.html.j2", state="done", email=email, csrf="")
+            return pages.render("unsubscribe.html.j2", state="done", email=email, csrf="", **words)
         if action == "resubscribe":
             if not web.resubscribe(email):
-                raise PageError(409, t["suppressed_other"].format(email=email))
-            return preferences_page(request, email, notice=t["resubscribed"])
+                raise PageError(409, words["t"]["suppressed_other"].format(email=email))
+            return preferences_page(request, email, notice=words["t"]["resubscribed"])
         if action != "save":
             raise PageError(400, t["bad_choice"])
         chosen = [v for v in data.getlist("theme") if isinstance(v, str)]
@@ -159,7 +172,7 @@ def subscriber_app(
         ordered = [k for k in theme_keys if k in chosen]
         if not web.set_preferences(email, ordered, str(status)):
             return preferences_page(request, email, status_code=409)
-        return preferences_page(request, email, notice=t["saved"])
+        return preferences_page(request, email, notice=words["t"]["saved"])
 
     # -- token-less pages ----------------------------------------------------------------
 

@@ -86,11 +86,11 @@ def test_preview_at_phone_width_shows_every_post_title(
         assert view is not None and len(view.titles) >= 3
         with serving(editor_app(path, store)) as url:
             page.goto(f"{url}/")
-            page.get_by_role("link", name="variant: everything").click()
-            expect(page.get_by_role("heading", name="variant: everything")).to_be_visible()
+            page.get_by_role("link", name="변형: 전체").click()
+            expect(page.get_by_role("heading", name="변형: 전체")).to_be_visible()
             frame_box = page.locator("iframe.email")
             desktop = frame_box.bounding_box()
-            page.get_by_text("Phone (375 px)").click()
+            page.get_by_text("휴대폰 (375 px)").click()
             expect(page.locator("div.frame")).to_have_css("width", "375px")
             phone = frame_box.bounding_box()
             assert desktop is not None and phone is not None
