@@ -147,11 +147,13 @@ class Backend:
         store = Store.from_config(config.store)
         try:
             asyncio.run(ingest_all(config, store, datetime.now(UTC)))
-            # Summaries cached here: the runs measure planning, not the NLP stack's model.
-            from digest.pipeline import summarize_posts
+            # Summaries and theme matching's analyses stored here, as `digest ingest` does:
+            # the runs measure planning, not the NLP stack's model.
+            from digest.pipeline import prepare_analyses, summarize_posts
 
             posts = store.posts_since(datetime.min.replace(tzinfo=UTC), datetime.now(UTC))
             summarize_posts(posts, config, store)
+            prepare_analyses(posts, config, store)
             published = sorted(p.published for p in posts)
         finally:
             store.close()

@@ -186,9 +186,14 @@ def run_ingest(state: Context, now: datetime, stop: StopSignal | None = None) ->
 @main.command()
 @pass_ctx
 def ingest(state: Context) -> None:
-    """Read every configured source into the store."""
-    if not run_ingest(state, datetime.now(UTC)):
+    """Read every configured source into the store, then analyse and summarize what a
+    digest could carry, so that the next send finds it ready."""
+    from digest.pipeline import prepare_posts
+
+    now = datetime.now(UTC)
+    if not run_ingest(state, now):
         _fail("every source failed")
+    prepare_posts(state.config, state.store, now)
 
 
 # -- summarize --------------------------------------------------------------------------------

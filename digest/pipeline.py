@@ -24,6 +24,7 @@ from digest.models import Digest, DigestItem, Post, Section, SiteInfo, Summary
 from digest.select import ALL, Pick, dedupe_sections, select_section, variant_key
 from digest.store import DigestHistory, Store, StoredSubscriber
 from digest.summarize import SummaryRequest, summarize_batch, summarizer_version
+from digest.themes import ANALYSES, analysis_key, tokens_many
 
 # The section title, intro and subject words, with the template's (one catalog).
 LABELS = EMAIL
@@ -98,6 +99,35 @@ def summarize_posts(posts: Sequence[Post], config: Config, store: Store) -> list
     return [found[key] for key in keys]
 
 
+def prepare_analyses(posts: Sequence[Post], config: Config, store: Store) -> None:
+    """Theme matching's analyses of `posts` and of the themes' words, from the store; the
+    missing ones are made in one Kiwi batch and stored. Afterwards matching these posts
+    needs no analyzer: a planner whose posts were prepared (`digest ingest` does it) never
+    loads Kiwi's model."""
+    if not config.themes or not posts:
+        return
+    words = [w for theme in config.themes for w in (*theme.keywords, *theme.exclude)]
+    texts = list(dict.fromkeys([*(p.title for p in posts), *(p.text for p in posts), *words]))
+    keys = {analysis_key(text): text for text in texts}
+    stored = store.cached_analyses(keys)
+    missing = [text for key, text in keys.items() if key not in stored]
+    made = tokens_many(missing) if missing else []
+    store.cache_analyses({analysis_key(t): a for t, a in zip(missing, made, strict=True)})
+    ANALYSES.remember(
+        {keys[k]: a for k, a in stored.items()} | dict(zip(missing, made, strict=True))
+    )
+
+
+def prepare_posts(config: Config, store: Store, now: datetime) -> int:
+    """Analyse and summarize the posts a digest could carry now (arrived within the
+    lookback), so that planning finds both in the store; the number of posts."""
+    window = now - timedelta(days=config.selection.lookback_days)
+    posts = store.posts_arrived_since(window, now)
+    prepare_analyses(posts, config, store)
+    summarize_posts(posts, config, store)
+    return len(posts)
+
+
 History = frozenset[str]  # the ids of the digests a reader got within the lookback
 
 
@@ -126,6 +156,7 @@ class Planner:
         """Posts that arrived within the lookback, up to now: loaded once."""
         if self._candidates is None:
             self._candidates = self.store.posts_arrived_since(self.window, self.now)
+            prepare_analyses(self._candidates, self.config, self.store)
         return self._candidates
 
     def history(self, email: str) -> History:

@@ -22,7 +22,7 @@ import snowballstemmer
 
 from digest.config import ThemeConfig
 from digest.models import Post
-from digest.text.kiwi import content_morphemes
+from digest.text.kiwi import content_morphemes, morphemes_of
 
 TITLE_WEIGHT = 3.0
 TAG_WEIGHT = 3.0
@@ -67,13 +67,76 @@ class ThemeMatch:
         return self.score > 0
 
 
-@lru_cache(maxsize=4096)
-def tokens(text: str) -> tuple[str, ...]:
+# Raise when the same text would give different tokens (a new rule below); the analyzer's
+# own versions are part of `analysis_key` too.
+TOKENS_VERSION = 1
+
+
+def _finish(morphemes: Iterable[str]) -> tuple[str, ...]:
     out: list[str] = []
-    for token in content_morphemes(_LATIN_FULL_STOP.sub(" .", text)):
+    for token in morphemes:
         low = token.lower()
         out.append(_stemmer.stemWord(low) if _LATIN.match(low) else low)
     return tuple(out)
+
+
+def _prepared(text: str) -> str:
+    return _LATIN_FULL_STOP.sub(" .", text)
+
+
+@lru_cache(maxsize=4096)
+def _analysed(text: str) -> tuple[str, ...]:
+    return _finish(content_morphemes(_prepared(text)))
+
+
+class Analyses:
+    """Analyses of texts that came from elsewhere (the store), consulted before Kiwi: a
+    planning process that finds every post and keyword here never loads Kiwi's model. One
+    per process, bounded: `remember` replaces what was there."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[str, ...]] = {}
+
+    def remember(self, known: dict[str, tuple[str, ...]]) -> None:
+        self._known = known
+
+    def get(self, text: str) -> tuple[str, ...] | None:
+        return self._known.get(text)
+
+
+ANALYSES = Analyses()
+
+
+def tokens(text: str) -> tuple[str, ...]:
+    """Theme matching's tokens of `text`: Kiwi content morphemes, Latin words lowercased
+    and stemmed."""
+    known = ANALYSES.get(text)
+    return known if known is not None else _analysed(text)
+
+
+def tokens_many(texts: Sequence[str]) -> list[tuple[str, ...]]:
+    """`tokens` of many texts, the ones not known analysed in one Kiwi batch."""
+    todo = [t for t in dict.fromkeys(texts) if ANALYSES.get(t) is None]
+    done = dict(zip(todo, (_finish(m) for m in morphemes_of(map(_prepared, todo))), strict=True))
+    return [done[t] if t in done else tokens(t) for t in texts]
+
+
+@lru_cache(maxsize=1)
+def _analyzer_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [f"tokens-v{TOKENS_VERSION}"]
+    for package in ("kiwipiepy", "kiwipiepy_model", "snowballstemmer"):
+        try:
+            parts.append(f"{package}-{version(package)}")
+        except PackageNotFoundError:
+            parts.append(f"{package}-none")
+    return " ".join(parts)
+
+
+def analysis_key(text: str) -> str:
+    """The store's key for the analysis of `text` (see `Store.cached_analyses`)."""
+    return hashlib.sha256(f"{_analyzer_version()}\x1e{text}".encode()).hexdigest()
 
 
 def _count(needle: tuple[str, ...], haystack: tuple[str, ...]) -> int:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from digest.cli import main
 from digest.config import ThemeConfig, load_config
 from digest.models import Post
 from digest.sources.feed import read_feed
+from digest.store import Store
 from digest.themes import (
     BODY_CAP,
     TAG_WEIGHT,
     TITLE_WEIGHT,
+    analysis_key,
     find_post,
     format_post_report,
     format_theme_report,
@@ -25,6 +33,7 @@ from digest.themes import (
     theme_report,
     tokens,
 )
+from tests.conftest import write_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -360,3 +369,54 @@ def test_post_report_shows_every_theme() -> None:
     assert "ai · 테마: score 3 (threshold 3) → takes it" in text
     assert "economy · 테마: score 0 (threshold 1) → no" in text
     assert "excluded by '광고'" in text
+
+
+def test_analyses_in_one_batch_match_one_by_one(
+    sample: tuple[dict[str, Post], dict[str, ThemeConfig]],
+) -> None:
+    """The stored analyses (made in one Kiwi batch) are the ones matching would make."""
+    from digest.themes import _analysed, tokens_many
+
+    posts = list(sample[0].values())[:12]
+    texts = [p.title for p in posts] + [p.text for p in posts]
+    texts += ["AI 에이전트와 models. 인공지능은", "Agents are coming.", "투자하는 투자자"]
+    assert tokens_many(texts) == [_analysed(t) for t in texts]
+
+
+def test_a_planner_finds_prepared_analyses_and_never_loads_kiwi(tmp_path: Path) -> None:
+    """`digest ingest` stores theme matching's analyses and the summaries; a later send in a
+    fresh process plans from them without loading Kiwi's model, and matches the same."""
+    config = write_config(tmp_path)
+    result = CliRunner().invoke(main, ["--config", str(config), "ingest"])
+    assert result.exit_code == 0, result.output
+    script = (
+        "import sys\n"
+        "from digest.cli import main\n"
+        "from digest.text.kiwi import get_kiwi\n"
+        "try:\n"
+        f"    main(['--config', {str(config)!r}, 'send', '--dry-run'], standalone_mode=False)\n"
+        "finally:\n"
+        "    print('KIWI LOADED', get_kiwi.cache_info().currsize)\n"
+    )
+    env = {
+        **os.environ,
+        "DIGEST_TEST_SECRET": os.environ.get("DIGEST_TEST_SECRET", "s" * 32),
+        "PYTHONPATH": str(REPO),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "KIWI LOADED 0" in run.stdout, run.stdout + run.stderr
+    planned = re.search(r"(\d+) message", run.stdout)
+    assert planned and int(planned.group(1)) > 0, run.stdout
+    store = Store.from_config(load_config(config).store)
+    try:
+        assert len(store.cached_analyses([analysis_key("인공지능")])) == 1
+    finally:
+        store.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from digest.store.records import (
     StoredSubscriber,
 )
 from digest.store.tables import (
+    analyses,
     deliveries,
     fetch_state,
     posts,
@@ -191,6 +192,38 @@ class ContentStore(StoreBase):
                     created=datetime.now(UTC),
                 )
             )
+
+    # -- theme matching's analyses ---------------------------------------------------------
+
+    def cached_analyses(self, keys: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """The stored analyses among `keys` (see `digest.themes.analysis_key`)."""
+        wanted = sorted(set(keys))
+        found: dict[str, tuple[str, ...]] = {}
+        with self.begin() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    sa.select(analyses.c.cache_key, analyses.c.tokens).where(
+                        analyses.c.cache_key.in_(wanted[start : start + 500])
+                    )
+                )
+                found.update((row.cache_key, tuple(row.tokens)) for row in rows)
+        return found
+
+    def cache_analyses(self, items: Mapping[str, Sequence[str]]) -> None:
+        """Store analyses; one already stored (by another process, meanwhile) is kept."""
+        if not items:
+            return
+        rows = [
+            {"cache_key": key, "tokens": list(tokens), "created": datetime.now(UTC)}
+            for key, tokens in items.items()
+        ]
+        with self.begin() as conn:
+            insert: Any
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert
+            conn.execute(insert(analyses).on_conflict_do_nothing(), rows)
 
     # -- subscribers ---------------------------------------------------------------------
 

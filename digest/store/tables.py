@@ -91,6 +91,17 @@ summaries = sa.Table(
     sa.Column("created", UTCDateTime, nullable=False),
 )
 
+# Theme matching's analyses of titles, bodies and keywords (Kiwi morphemes, English stems),
+# keyed by the analyzer's version and the text: a planner that finds them here never loads
+# Kiwi's model (about 530 MB).
+analyses = sa.Table(
+    "analyses",
+    metadata,
+    sa.Column("cache_key", sa.String(64), primary_key=True),
+    sa.Column("tokens", sa.JSON, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+)
+
 subscribers = sa.Table(
     "subscribers",
     metadata,
