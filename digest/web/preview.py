@@ -58,6 +58,7 @@ from digest.web.common import (
     css_response,
     error_handlers,
 )
+from digest.web.drafts import DraftPages
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail cuts the HTML part off ("[Message clipped]") above this
 SHOWN_HEADERS = (
@@ -393,8 +394,10 @@ def editor_app(
     theme: str | None = None,
     subscriber: str | None = None,
     send: SendFn = send_test_copy,
+    drafts: DraftPages | None = None,
 ) -> Starlette:
-    """The preview server; config and templates are read again on every request."""
+    """The preview server; config and templates are read again on every request. With the
+    drafts (by default), also the drafts waiting for approval, under /drafts."""
 
     def build() -> PreviewSet:
         config = load_config(config_path)
@@ -402,10 +405,12 @@ def editor_app(
             config, store, now=datetime.now(UTC), theme=theme, subscriber=subscriber
         )
 
-    return preview_server(build, send=send)
+    return preview_server(build, send=send, drafts=drafts or DraftPages(config_path, store))
 
 
-def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlette:
+def preview_server(
+    build: BuildFn, *, send: SendFn = send_test_copy, drafts: DraftPages | None = None
+) -> Starlette:
     pages = Pages({"t": EN, "lang": "en", "base": "", "site": _NoSite})
     # The CSRF key only has to outlive this process: a fresh one per server start.
     csrf = Csrf(secrets.token_bytes(32), "http://127.0.0.1")
@@ -430,8 +435,10 @@ def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlett
         result = await current()
         if isinstance(result, Response):
             return result
+        held = await run_in_threadpool(drafts.held) if drafts is not None else []
         return pages.render(
             "preview_index.html.j2",
+            drafts=held,
             previews=result,
             site=result.config.site,
             clip=GMAIL_CLIP_BYTES,
@@ -521,6 +528,7 @@ def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlett
         Route("/v/{slug}/message.eml", eml),
         Route("/v/{slug}/send", send_copy, methods=["POST"]),
         Route("/static/site.css", css_response),
+        *(drafts.routes(pages, csrf) if drafts is not None else []),
     ]
     app = Starlette(routes=routes, exception_handlers=error_handlers(pages, EN))
     # The view page frames the email, served from this same origin.
