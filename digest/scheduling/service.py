@@ -289,7 +289,8 @@ class SchedulerService:
         if any(s.approval == "draft" for s in self.config.schedules):
             wanted.add("drafts:check")
             trigger = IntervalTrigger(minutes=DRAFTS_MINUTES, timezone=UTC)
-            self._put_job("drafts:check", DRAFTS_FUNC, trigger, "check", DRAFTS_MINUTES * 60)
+            # No misfire limit: however late (the machine slept), a check is still wanted.
+            self._put_job("drafts:check", DRAFTS_FUNC, trigger, "check", None)
         for source in self.config.sources:
             if source.poll_minutes > 0:
                 job_id = f"ingest:{source.name}"
@@ -301,7 +302,9 @@ class SchedulerService:
                 self.scheduler.remove_job(job.id)
                 log_event("job_removed", job=job.id)
 
-    def _put_job(self, job_id: str, func: str, trigger: Any, name: str, grace_s: int) -> None:
+    def _put_job(
+        self, job_id: str, func: str, trigger: Any, name: str, grace_s: int | None
+    ) -> None:
         args = (self.key, name)
         existing = self.scheduler.get_job(job_id)
         if (

@@ -122,7 +122,10 @@ class DraftPages:
             except DigestError as exc:
                 return self._page(pages, csrf, config, found, problem=str(exc), status=409)
             outcome = await run_in_threadpool(self.deliver, config, self.store, found.edition)
-            done = await run_in_threadpool(draft_info, self.store, found.draft)
+            after = await run_in_threadpool(self.store.draft, found.edition)
+            done = (
+                found if after is None else await run_in_threadpool(draft_info, self.store, after)
+            )
             return self._page(pages, csrf, config, done, result=outcome)
 
         return [
