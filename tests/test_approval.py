@@ -318,6 +318,63 @@ def test_an_editor_not_told_is_told_by_the_next_check_and_can_still_approve(
     assert s.readers() == READERS
 
 
+CRASH_AFTER_COMPOSING = """
+import os, sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+import time_machine
+from digest.config import load_config
+from digest.scheduling import runner
+from digest.scheduling.service import SchedulerService
+from digest.store import Store
+
+
+async def killed(*args, **kwargs):
+    os._exit(9)  # killed between recording the draft and telling the editor
+
+
+runner.notify_editors = killed
+config = load_config(sys.argv[1])
+seoul = ZoneInfo("Asia/Seoul")
+with time_machine.travel(datetime(2025, 3, 3, 7, 0, tzinfo=seoul), tick=False) as clock:
+    service = SchedulerService(config, Store.from_config(config.store), manual=True)
+    service.start()
+    clock.move_to(datetime(2025, 3, 3, 8, 0, 5, tzinfo=seoul))
+    service.scheduler.tick()
+print("not killed")
+"""
+
+
+def test_a_crash_between_composing_and_telling_leaves_an_approvable_draft(
+    setup: type[Setup], clock: time_machine.Coordinates
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    s = setup()
+    env = {**os.environ, "DIGEST_TEST_SECRET": "test-secret"}
+    child = subprocess.run(
+        [sys.executable, "-c", CRASH_AFTER_COMPOSING, str(s.path)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert child.returncode == 9, child.stdout + child.stderr
+    store = s.store()
+    (draft,) = store.drafts()
+    assert draft.notified is None and store.delivery_counts(draft.edition) == {"held": 4}
+    assert s.server.handler.messages == []
+    # The next scheduler: the run stays a draft, the editor is told, nobody else gets mail.
+    clock.move_to(datetime(2025, 3, 3, 8, 30, tzinfo=SEOUL))
+    s.service().start()
+    run = store.get_run("weekly", "2025-03-03T08:00")
+    assert run is not None and run.status == "drafted"
+    (notice,) = s.messages(EDITOR)
+    assert draft.edition in notice.get_content() and s.readers() == []
+    s.cli("approve", "--note", "늦어서 죄송합니다")
+    assert s.readers() == READERS
+    assert all("늦어서 죄송합니다" in parts(m)[1] for m in s.messages() if m["To"] != EDITOR)
+
+
 # -- config -----------------------------------------------------------------------------------
 
 

@@ -387,6 +387,9 @@ class SchedulerService:
                 continue
             status = "partial" if run.editions else "abandoned"
             detail = "interrupted mid-send" if run.editions else "interrupted before sending"
+            if run.editions and any(d.edition in run.editions for d in store.drafts()):
+                # Recorded as a draft, held: still the editor's to approve.
+                status, detail = "drafted", "interrupted after composing a draft"
             store.update_run(
                 run.schedule, run.period, run.owner, status=status, detail=detail, finished=now
             )
