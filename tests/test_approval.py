@@ -182,6 +182,7 @@ def test_a_held_draft_is_claimed_by_no_sender(
 
 NOTE = (
     "**이번 호**는 특집입니다. <script>alert(1)</script>\n\n[사이트](https://haebom.example/) 참고"
+    "\n\n주소: %%DIGEST_EMAIL%%"
 )
 
 
@@ -202,6 +203,8 @@ def test_approve_with_a_note_sends_every_copy_with_the_note(
         assert "<script>" not in markup and "&lt;script&gt;alert(1)&lt;/script&gt;" in markup
         assert "**이번 호**는 특집입니다. <script>alert(1)</script>" in text
         assert "[사이트](https://haebom.example/) 참고" in text
+        # A placeholder typed into the note stays text: no reader's address is filled in.
+        assert "주소: %%&#68;IGEST_EMAIL%%" in markup and "주소: %%\u2060DIGEST_EMAIL%%" in text
         # On top: before the first post card.
         assert markup.index("특집입니다") < markup.index("더 읽기")
     # Recorded: the stored bodies carry it, so a copy of the past issue shows the same note.
