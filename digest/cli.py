@@ -644,8 +644,101 @@ def status(state: Context, edition: str | None) -> None:
     click.echo(f"edition {edition}, issue #{digests[0].issue_number}, {len(digests)} variant(s)")
     for state_name in ("pending", "sent", "deferred", "failed"):
         click.echo(f"  {state_name:9} {counts.get(state_name, 0)}")
+    if counts.get("held"):
+        click.echo(f"  {'held':9} {counts['held']} (a draft: `digest approve`)")
     for email, state_name, reply in store.failures(edition):
         click.echo(f"  {state_name}: {email}: {reply}")
+
+
+@main.command()
+@click.option(
+    "--edition",
+    "ref",
+    default="latest",
+    metavar="latest|N|ID",
+    show_default=True,
+    help="The draft: the newest, an issue number or an edition id.",
+)
+@click.option("--note", help="An intro note (Markdown) on top of every copy of this issue.")
+@click.option(
+    "--note-file",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    help="The note from this UTF-8 file (- for stdin).",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the drafts waiting for approval.")
+@click.option(
+    "--no-send",
+    is_flag=True,
+    help="Only release it: the scheduler, `digest send --resume` or a worker sends it.",
+)
+@pass_ctx
+def approve(
+    state: Context, ref: str, note: str | None, note_file: Path | None, list_only: bool,
+    no_send: bool,
+) -> None:  # fmt: skip
+    """Approve a draft (see `approval = "draft"`) and send it, with an optional intro note."""
+    from digest.approval import approve as release
+    from digest.approval import find_draft
+    from digest.sending import deliver_editions
+
+    if list_only:
+        _print_drafts(state)
+        return
+    if note is not None and note_file is not None:
+        raise click.UsageError("--note or --note-file, not both")
+    if note_file is not None:
+        try:
+            raw = sys.stdin.buffer.read() if str(note_file) == "-" else note_file.read_bytes()
+            note = raw.decode("utf-8")
+        except OSError as exc:
+            _fail(f"{note_file}: cannot read the note: {exc.strerror}")
+        except UnicodeDecodeError:
+            _fail(f"{note_file}: the note is not UTF-8")
+    draft = find_draft(state.store, ref)
+    released = release(
+        state.config, state.store, draft, note=note, by="editor", now=datetime.now(UTC)
+    )
+    with_note = " with its note" if released.note else ""
+    click.echo(f"edition {draft.edition} approved{with_note}")
+    if no_send:
+        click.echo("released: `digest send --resume`, a worker or the scheduler sends it")
+        return
+    with stop_on_signals() as stop:
+        deliver_editions(state.config, state.store, [draft.edition], CLIReporter(), stop=stop)
+
+
+def _print_drafts(state: Context) -> None:
+    from digest.approval import list_lines
+
+    lines = list_lines(state.config, state.store)
+    click.echo("\n".join(lines) if lines else "no draft waits for approval")
+
+
+@main.command()
+@pass_ctx
+def drafts(state: Context) -> None:
+    """List the drafts waiting for approval (as `digest approve --list`)."""
+    _print_drafts(state)
+
+
+@main.command()
+@click.option(
+    "--edition",
+    "ref",
+    default="latest",
+    metavar="latest|N|ID",
+    show_default=True,
+    help="The draft: the newest, an issue number or an edition id.",
+)
+@pass_ctx
+def reject(state: Context, ref: str) -> None:
+    """Discard a draft: nothing is sent, and its posts are new again for the next issue."""
+    from digest.approval import find_draft
+    from digest.approval import reject as discard
+
+    draft = find_draft(state.store, ref)
+    discard(state.store, draft, datetime.now(UTC))
+    click.echo(f"edition {draft.edition} discarded: nothing sent")
 
 
 @main.command()

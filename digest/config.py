@@ -13,6 +13,7 @@ import tomllib
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -148,6 +149,32 @@ class ScheduleConfig:
     # A failed run (the mail server was down) is tried again this often within the grace time,
     # and deferred recipients are retried as they come due; 0 = only when the scheduler starts.
     retry_minutes: int = 10
+    # "send": the run sends (default). "draft": it composes and records the edition, tells the
+    # editor and holds it until `digest approve` (or the preview's button) or the deadline.
+    approval: str = "send"
+    approve_deadline: str = ""  # "" = wait for the editor; "6h", "90m", "2d": then send anyway
+    notify: str = ""  # who is told of a draft; "" = `[editor] email`
+
+    def deadline(self) -> timedelta | None:
+        """How long after composing a draft is sent without approval (None: never)."""
+        return parse_duration(self.approve_deadline)
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """ "90m", "6h", "2d" (None for ""); ValueError for anything else."""
+    if not text:
+        return None
+    number, unit = text[:-1], text[-1:]
+    if not number.isascii() or not number.isdigit() or unit not in "mhd" or int(number) < 1:
+        raise ValueError(text)
+    unit_name = {"m": "minutes", "h": "hours", "d": "days"}[unit]
+    return timedelta(**{unit_name: int(number)})
+
+
+@dataclass(frozen=True)
+class EditorConfig:
+    email: str = ""  # who approves drafts: told of each one (a schedule's `notify` wins)
+    preview_url: str = ""  # where the editor's `digest preview` is reached; "" = 127.0.0.1
 
 
 @dataclass(frozen=True)
@@ -218,6 +245,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     signup: SignupConfig = field(default_factory=SignupConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    editor: EditorConfig = field(default_factory=EditorConfig)
 
     def theme(self, key: str) -> ThemeConfig:
         for theme in self.themes:
@@ -562,8 +590,28 @@ def _validate(config: Config) -> None:
             if key not in keys:
                 raise ConfigError(f"{p}: 'schedules[{i}].themes': unknown theme {key!r}")
         parse_cron(sched.cron, f"{p}: 'schedules[{i}].cron'")
+        _check_approval(config, sched, f"schedules[{i}]", p)
     # Last, so that the specific messages above (">= 1", "> 0") come first.
     _check_numbers(config, "", p)
+
+
+def _check_approval(config: Config, sched: ScheduleConfig, where: str, p: Path) -> None:
+    if sched.approval not in ("send", "draft"):
+        raise ConfigError(f"{p}: '{where}.approval' must be send or draft")
+    try:
+        sched.deadline()
+    except ValueError:
+        raise ConfigError(
+            f"{p}: '{where}.approve_deadline' must be like 90m, 6h or 2d (or \"\": no deadline)"
+        ) from None
+    for key, address in (("editor.email", config.editor.email), (f"{where}.notify", sched.notify)):
+        if address and ("@" not in address or any(c.isspace() or c in "<>,;" for c in address)):
+            raise ConfigError(f"{p}: '{key}' must be one email address, not {address!r}")
+    if sched.approval == "draft" and not (sched.notify or config.editor.email):
+        raise ConfigError(
+            f"{p}: '{where}.approval' is draft: set '[editor] email' (or '{where}.notify') "
+            "so that someone is told of each draft"
+        )
 
 
 SOURCE_KINDS = ("feed", "page", "folder")

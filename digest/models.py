@@ -96,6 +96,8 @@ class Digest:
     sections: tuple[Section, ...]
     themes: tuple[str, ...] = ()  # the theme keys this digest variant serves; () = everything
     intro: str = ""
+    # The editor's note for this issue (approval), shown on top of both parts; Markdown.
+    note: str = ""
     overflow: tuple[DigestItem, ...] = field(default=())  # shown as title-and-link lines only
     # The readers' language ("ko" or "en") for the fixed words and dates; "" = the site's.
     language: str = ""

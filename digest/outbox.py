@@ -79,10 +79,12 @@ def record_editions(
     store: Store,
     *,
     run: tuple[str, str, str, Sequence[str]] | None = None,
+    drafts: Sequence[dict[str, object]] = (),
 ) -> None:
     """Write every variant of `editions` and one pending row per recipient, in one
     transaction, before anything is sent: a crash leaves all of it or none of it. `run`:
-    the schedule's run key, written in the same transaction (see `Store.record_editions`)."""
+    the schedule's run key, written in the same transaction (see `Store.record_editions`);
+    `drafts`: their editions are recorded held (digest.approval)."""
     records = [
         DigestRecord(
             digest_id=variant.digest.id,
@@ -100,7 +102,7 @@ def record_editions(
         for edition in editions
         for variant in edition.variants
     ]
-    store.record_editions(records, run=run)
+    store.record_editions(records, run=run, drafts=drafts)
 
 
 def _rows(factory: MessageFactory, variant: Variant) -> Iterator[tuple[str, str]]:

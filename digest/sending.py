@@ -178,7 +178,18 @@ def run_send(
             record_editions([edition], factory, store)
         planning.close()  # recorded: the lock goes, delivery is by claims
         jobs = [*unfinished, *([edition.id] if edition is not None else [])]
-        _deliver(config, store, reporter, jobs, edition, host, port, at, stop)
+        fresh = edition.id if edition is not None else None
+        _deliver(config, store, reporter, jobs, fresh, host, port, at, stop)
+
+
+def deliver_editions(
+    config: Config, store: Store, editions: list[str], reporter: Reporter, *, stop: StopSignal
+) -> None:
+    """Deliver recorded editions now (an approved draft), by claims like any sender: no lock,
+    and a `digest send --worker` or the scheduler may share the rows. Ends as `run_send` does."""
+    with smtp_endpoint(config) as (host, port):
+        at = where(config, host, port)
+        _deliver(config, store, reporter, editions, editions[0], host, port, at, stop)
 
 
 async def _connect_and_test(
@@ -217,7 +228,7 @@ def _deliver(
     store: Store,
     reporter: Reporter,
     jobs: list[str],
-    edition: Edition | None,
+    fresh: str | None,
     host: str,
     port: int,
     at: str,
@@ -241,7 +252,7 @@ def _deliver(
         label = f"issue #{digests[0].issue_number}" if digests else edition_id
         if digests and digests[0].theme:
             label = f"{digests[0].theme} {label}"
-        if edition is None or edition_id != edition.id:
+        if edition_id != fresh:
             label += " (resumed)"
         _report(reporter, label, report, at)
         # Failure means messages were handed to the server and none was accepted; retries
@@ -278,4 +289,4 @@ def _report(reporter: Reporter, label: str, report: DeliveryReport, at: str) -> 
         reporter.info("some messages are deferred and will be retried by `digest send --resume`")
 
 
-__all__ = ["Reporter", "SendRequest", "run_send", "smtp_endpoint", "where"]
+__all__ = ["Reporter", "SendRequest", "deliver_editions", "run_send", "smtp_endpoint", "where"]

@@ -31,6 +31,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 PG_URL = os.environ.get("DIGEST_TEST_PG", "")
 BOTH_STORES = {
+    "test_approval",
     "test_bounces",
     "test_claims",
     "test_cli",

@@ -34,6 +34,7 @@ import digest as _digest_pkg
 from digest.compose.budget import HTML_BUDGET, fit, worst_case_size
 from digest.compose.formatting import display_width, format_date, format_reading_time, wrap
 from digest.compose.mjml_lint import locate
+from digest.compose.note import note_html, note_text
 from digest.compose.strings import EMAIL, NAME_TOKEN, language_tag
 from digest.errors import TemplateError
 from digest.models import Digest, DigestItem, Recipient
@@ -432,6 +433,8 @@ class Renderer:
             "greeting_else": self.marks[GREETING_ELSE],
             "greeting_end": self.marks[GREETING_END],
             "why": labels["why"],
+            "note_html": note_html(digest.note),
+            "note_text": note_text(digest.note),
             "postal_lines": [ln.strip() for ln in site.postal_address.splitlines() if ln.strip()],
         }
 

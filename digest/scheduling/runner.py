@@ -27,6 +27,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
+from digest.approval import approve, draft_info, draft_rows, editor_notice, notices_due
 from digest.compose.message import Envelope, message_id, parse_sender
 from digest.compose.render import Renderer
 from digest.config import Config, ScheduleConfig, SourceConfig
@@ -47,7 +48,8 @@ from digest.send.workers import deliver_in_workers
 from digest.store import ScheduleRun, Store, StoredSubscriber
 
 # Statuses of a run key. `running` is in progress (or its process died); `partial` recorded an
-# edition that still has rows pending or deferred; `abandoned` and `failed` sent nothing.
+# edition that still has rows pending or deferred; `abandoned` and `failed` sent nothing;
+# `drafted` recorded drafts held for the editor (then `partial` once released, or `rejected`).
 DONE = ("sent", "skipped", "quiet", "missed")
 RETAKABLE = ("abandoned", "failed")
 
@@ -175,6 +177,8 @@ def _fail(ctx: RunContext, schedule: str, period: str, detail: str) -> None:
     status = "failed"
     if run is not None and run.editions:
         status = _edition_status(ctx.store, run.editions)[0]
+        if _held(ctx.store, run.editions):
+            status = "drafted"
     ctx.store.update_run(
         schedule, period, ctx.owner, status=status, detail=detail, finished=datetime.now(UTC)
     )
@@ -209,7 +213,9 @@ def _execute(ctx: RunContext, sched: ScheduleConfig, period: str, now: datetime)
         detail = f"stopped after {notes} quiet note(s)" if notes else "stopped before sending"
         _finish(ctx, sched.name, period, "abandoned", detail, counts)
         return
-    if recorded:
+    if recorded and sched.approval == "draft":
+        status, detail = "drafted", _draft_detail(sched)
+    elif recorded:
         status, detail = _edition_status(store, recorded)
         if ctx.stop.is_set():
             detail = "stopped; " + detail
@@ -226,6 +232,17 @@ def _finish(
         finished=datetime.now(UTC),
     )  # fmt: skip
     log_event(f"run_{status}", schedule=schedule, period=period, detail=detail, **counts)
+
+
+def _draft_detail(sched: ScheduleConfig) -> str:
+    deadline = sched.approve_deadline
+    when = f"sent anyway {deadline} after composing" if deadline else "no deadline"
+    return f"held for approval (`digest approve`; {when})"
+
+
+def _held(store: Store, editions: tuple[str, ...] | list[str]) -> bool:
+    """Whether any of `editions` is a draft still waiting for the editor."""
+    return any(d.edition in editions for d in store.drafts())
 
 
 def _edition_status(store: Store, editions: tuple[str, ...] | list[str]) -> tuple[str, str]:
@@ -325,6 +342,7 @@ async def _deliver(
     totals: Counter[str] = Counter()
     recorded: list[str] = []
     factory = MessageFactory(config)
+    draft = sched.approval == "draft"
     # Connect first: an unreachable server fails here, before anything is recorded.
     async with ctx.sender_factory(config, host, port) as sender:
         with ctx.stop.attached() as stop:
@@ -334,11 +352,26 @@ async def _deliver(
                 # editions: one transaction. A crash leaves all of it (finished by a resume)
                 # or none of it (the period is run again); StoreError if the key was lost.
                 ids = [e.id for e in plan.editions]
-                record_editions(
-                    plan.editions, factory, store, run=(sched.name, period, ctx.owner, ids)
+                # A draft: the same transaction, its rows held for the editor.
+                drafts = (
+                    draft_rows(config, plan.editions, sched, period, datetime.now(UTC))
+                    if draft
+                    else []
                 )
+                record_editions(
+                    plan.editions, factory, store, run=(sched.name, period, ctx.owner, ids),
+                    drafts=drafts,
+                )  # fmt: skip
                 recorded.extend(ids)
-            for edition in plan.editions if recorded else ():
+                for edition in plan.editions if draft else ():
+                    log_event(
+                        "draft_composed", schedule=sched.name, period=period,
+                        edition=edition.id, issue=edition.issue_number, theme=edition.theme,
+                        recipients=edition.recipients, deadline=sched.approve_deadline or None,
+                    )  # fmt: skip
+                if draft:
+                    await notify_editors(ctx, sender, ids)
+            for edition in plan.editions if recorded and not draft else ():
                 if stop.is_set():
                     break
                 report = await send_edition(ctx, edition.id, factory, sender, stop, (host, port))
@@ -406,6 +439,7 @@ async def resume_unfinished(
 def settle_runs(store: Store, owner: str) -> None:
     """Runs whose editions were finished since (by a resume) become `sent`."""
     unfinished = set(store.unfinished_editions())
+    unfinished |= {d.edition for d in store.drafts()}  # held: not finished either
     for run in store.schedule_runs(statuses=("partial",)):
         if not unfinished.intersection(run.editions):
             store.update_run(
@@ -414,6 +448,63 @@ def settle_runs(store: Store, owner: str) -> None:
                 finished=datetime.now(UTC),
             )  # fmt: skip
             log_event("run_sent", schedule=run.schedule, period=run.period, resumed_by=owner)
+
+
+# -- drafts (digest.approval) -----------------------------------------------------------------
+
+
+async def notify_editors(ctx: RunContext, sender: Sender, only: list[str] | None = None) -> int:
+    """Tell the editor of each held draft (of `only`, or every one not told yet); a notice
+    that is not accepted is tried again by the next `check_drafts`. The number told."""
+    told = 0
+    for draft in notices_due(ctx.store):
+        if only is not None and draft.edition not in only:
+            continue
+        info = draft_info(ctx.store, draft)
+        envelope = editor_notice(ctx.config, info, draft.notify, datetime.now(UTC))
+        outcome = await sender.send(envelope)
+        if outcome.status == "sent":
+            ctx.store.mark_notified(draft.edition, datetime.now(UTC))
+            told += 1
+        log_event(
+            "draft_notified" if outcome.status == "sent" else "draft_notice_not_sent",
+            logging.INFO if outcome.status == "sent" else logging.WARNING,
+            edition=draft.edition, issue=info.issue_number, to=draft.notify,
+            status=outcome.status, reply=outcome.reply or None,
+        )  # fmt: skip
+    return told
+
+
+def check_drafts(ctx: RunContext) -> list[str]:
+    """The scheduler's look at the drafts: those past their deadline are released (sent
+    without approval, logged as a warning), editors not told yet are told. Returns the
+    released editions, for the caller to send."""
+    store, now = ctx.store, datetime.now(UTC)
+    released = []
+    for draft in store.due_drafts(now):
+        try:
+            approve(ctx.config, store, draft, note=None, by="deadline", now=now)
+        except DigestError as exc:
+            log_event("draft_release_failed", logging.ERROR, edition=draft.edition, error=str(exc))
+            continue
+        released.append(draft.edition)
+        log_event(
+            "draft_deadline", logging.WARNING, schedule=draft.schedule, edition=draft.edition,
+            deadline=draft.deadline.isoformat() if draft.deadline else None,
+            detail="not approved by its deadline: sent without approval",
+        )  # fmt: skip
+    if notices_due(store) and not ctx.stop.is_set():
+
+        async def tell(host: str, port: int) -> None:
+            async with ctx.sender_factory(ctx.config, host, port) as sender:
+                await notify_editors(ctx, sender)
+
+        try:
+            with smtp_endpoint(ctx.config) as (host, port):
+                asyncio.run(tell(host, port))
+        except DigestError as exc:
+            log_event("draft_notice_failed", logging.WARNING, error=str(exc))
+    return released
 
 
 async def send_quiet_notes(

@@ -49,6 +49,7 @@ from digest.scheduling.runner import (
     RETAKABLE,
     RunContext,
     SenderFactory,
+    check_drafts,
     ingest_one,
     owner_gone,
     owner_token,
@@ -66,6 +67,8 @@ STALE_SECONDS = 90.0  # a lock whose heartbeat is older than this is stale
 JOB_FUNC = "digest.scheduling.service:run_scheduled_job"
 INGEST_FUNC = "digest.scheduling.service:run_ingest_job"
 RETRY_FUNC = "digest.scheduling.service:run_retry_job"
+DRAFTS_FUNC = "digest.scheduling.service:run_drafts_job"
+DRAFTS_MINUTES = 1  # how often drafts are checked: deadlines, editors not told yet
 
 # The scheduler running in this process, by resolved config path: the job functions (which
 # APScheduler stores by name, with only picklable arguments) find their live context here.
@@ -283,6 +286,11 @@ class SchedulerService:
                 wanted.add(job_id)
                 trigger = IntervalTrigger(minutes=sched.retry_minutes, timezone=UTC)
                 self._put_job(job_id, RETRY_FUNC, trigger, sched.name, sched.retry_minutes * 60)
+        if any(s.approval == "draft" for s in self.config.schedules):
+            wanted.add("drafts:check")
+            trigger = IntervalTrigger(minutes=DRAFTS_MINUTES, timezone=UTC)
+            # No misfire limit: however late (the machine slept), a check is still wanted.
+            self._put_job("drafts:check", DRAFTS_FUNC, trigger, "check", None)
         for source in self.config.sources:
             if source.poll_minutes > 0:
                 job_id = f"ingest:{source.name}"
@@ -294,7 +302,9 @@ class SchedulerService:
                 self.scheduler.remove_job(job.id)
                 log_event("job_removed", job=job.id)
 
-    def _put_job(self, job_id: str, func: str, trigger: Any, name: str, grace_s: int) -> None:
+    def _put_job(
+        self, job_id: str, func: str, trigger: Any, name: str, grace_s: int | None
+    ) -> None:
         args = (self.key, name)
         existing = self.scheduler.get_job(job_id)
         if (
@@ -377,6 +387,9 @@ class SchedulerService:
                 continue
             status = "partial" if run.editions else "abandoned"
             detail = "interrupted mid-send" if run.editions else "interrupted before sending"
+            if run.editions and any(d.edition in run.editions for d in store.drafts()):
+                # Recorded as a draft, held: still the editor's to approve.
+                status, detail = "drafted", "interrupted after composing a draft"
             store.update_run(
                 run.schedule, run.period, run.owner, status=status, detail=detail, finished=now
             )
@@ -385,6 +398,7 @@ class SchedulerService:
                 status=status, editions=run.editions or None, previous_owner=run.owner,
             )  # fmt: skip
         self._finish_editions()
+        self._check_drafts()
         for sched in self.config.schedules:
             last = store.schedule_runs(sched.name, limit=1)
             if not last or last[0].status not in RETAKABLE or last[0].editions:
@@ -392,6 +406,15 @@ class SchedulerService:
             if now - last[0].scheduled <= grace(sched) and not self.stop.is_set():
                 log_event("run_makeup", schedule=sched.name, period=last[0].period)
                 self._guarded(partial(run_period, self.ctx, sched, last[0].scheduled))
+
+    def check_drafts(self) -> None:
+        """The drafts job: deadlines and notices (`runner.check_drafts`)."""
+        self._guarded(self._check_drafts)
+
+    def _check_drafts(self) -> None:
+        released = check_drafts(self.ctx)
+        if released:
+            self._finish_editions(tuple(released))
 
     def retry(self, name: str) -> None:
         """The retry job of schedule `name`: deferred recipients that came due are sent, and
@@ -494,6 +517,13 @@ def run_retry_job(config_path: str, schedule: str) -> None:
     service = _ACTIVE.get(config_path)
     if service is not None:
         service.retry(schedule)
+
+
+def run_drafts_job(config_path: str, name: str) -> None:
+    """APScheduler's drafts job; only a running `digest schedule` checks drafts."""
+    service = _ACTIVE.get(config_path)
+    if service is not None:
+        service.check_drafts()
 
 
 def run_ingest_job(config_path: str, source: str) -> None:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from digest.store.claims import ClaimStore, LeaseLost, SettingsStore, Settle
 from digest.store.content import AddressMap, ContentStore, _matching, address_key
 from digest.store.delivery import DeliveryStore, DigestRecord, covered_sections
+from digest.store.drafts import DraftStore, StoredDraft, draft_row
 from digest.store.planning import PlanningStore
 from digest.store.records import (
     ArchivedDigest,
@@ -46,7 +47,15 @@ from digest.store.tables import (
 )
 
 
-class Store(ContentStore, DeliveryStore, ClaimStore, SettingsStore, ScheduleStore, PlanningStore):
+class Store(
+    ContentStore,
+    DeliveryStore,
+    DraftStore,
+    ClaimStore,
+    SettingsStore,
+    ScheduleStore,
+    PlanningStore,
+):
     """Thin, typed access to the database. Every method is one short transaction."""
 
 
@@ -223,6 +232,7 @@ __all__ = [
     "Settle",
     "Store",
     "StoredDigest",
+    "StoredDraft",
     "StoredSubscriber",
     "UTCDateTime",
     "WebStore",
@@ -232,6 +242,7 @@ __all__ = [
     "deliveries",
     "digest_posts",
     "digests",
+    "draft_row",
     "fetch_state",
     "metadata",
     "posts",

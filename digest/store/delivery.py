@@ -27,6 +27,9 @@ from digest.store.tables import (
     subscribers,
     suppressions,
 )
+from digest.store.tables import (
+    drafts as drafts_table,
+)
 
 
 def _stamp(value: datetime | None) -> str | None:
@@ -59,7 +62,7 @@ class DigestRecord:
     created: datetime | None = None
 
 
-STATUSES = ("pending", "sent", "deferred", "failed")
+STATUSES = ("pending", "sent", "deferred", "failed", "held")
 
 
 def _recount(conn: Connection, digest_ids: sa.Select[Any]) -> None:
@@ -79,7 +82,7 @@ def _recount(conn: Connection, digest_ids: sa.Select[Any]) -> None:
         )
 
 
-def _insert_digest(conn: Connection, r: DigestRecord, now: datetime) -> None:
+def _insert_digest(conn: Connection, r: DigestRecord, now: datetime, status: str) -> None:
     conn.execute(
         digests.insert().values(
             id=r.digest_id,
@@ -111,7 +114,7 @@ def _insert_digest(conn: Connection, r: DigestRecord, now: datetime) -> None:
                 "digest_id": r.digest_id,
                 "email": email,
                 "message_id": message_id,
-                "status": "pending",
+                "status": status,
                 "reply": "",
                 "attempts": 0,
                 "updated": now,
@@ -123,11 +126,8 @@ def _insert_digest(conn: Connection, r: DigestRecord, now: datetime) -> None:
             chunk = []
     if chunk:
         conn.execute(deliveries.insert(), chunk)
-    conn.execute(
-        digest_counts.insert().values(
-            digest_id=r.digest_id, pending=total, sent=0, deferred=0, failed=0
-        )
-    )
+    counts = {s: 0 for s in STATUSES} | {status: total}
+    conn.execute(digest_counts.insert().values(digest_id=r.digest_id, **counts))
 
 
 class DeliveryStore(StoreBase):
@@ -185,12 +185,15 @@ class DeliveryStore(StoreBase):
         records: Sequence[DigestRecord],
         *,
         run: tuple[str, str, str, Sequence[str]] | None = None,
+        drafts: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Write digests, their posts and one pending delivery per recipient in ONE
         transaction: a crash at any point leaves all of it or none of it.
 
         `run` (schedule, period, owner, editions) also writes the editions onto the run key in
         the same transaction, if `owner` still holds it; StoreError when it does not.
+        `drafts`: rows of the `drafts` table (digest.store.drafts); their editions' delivery
+        rows are written `held`, claimable by no sender until the draft is released.
         """
         now = datetime.now(UTC)
         with self.begin() as conn:
@@ -207,8 +210,12 @@ class DeliveryStore(StoreBase):
                 )
                 if not result.rowcount:
                     raise StoreError(f"schedule {schedule} {period}: run key lost")
+            held = {d["edition"] for d in drafts}
+            if drafts:
+                conn.execute(drafts_table.insert(), list(drafts))
             for record in records:
-                _insert_digest(conn, record, now)
+                status = "held" if record.edition in held else "pending"
+                _insert_digest(conn, record, now, status)
 
     def record_digest(
         self,
@@ -421,7 +428,7 @@ class DeliveryStore(StoreBase):
             rows = conn.execute(
                 sa.select(deliveries.c.email, deliveries.c.status, deliveries.c.reply)
                 .select_from(deliveries.join(digests))
-                .where(digests.c.edition == edition, deliveries.c.status != "sent")
+                .where(digests.c.edition == edition, deliveries.c.status.not_in(("sent", "held")))
                 .order_by(deliveries.c.status, deliveries.c.email)
                 .limit(limit)
             )

@@ -153,7 +153,8 @@ deliveries = sa.Table(
     sa.Column("digest_id", sa.ForeignKey("digests.id"), primary_key=True),
     sa.Column("email", sa.String, primary_key=True),
     sa.Column("message_id", sa.String, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | deferred | failed
+    # pending | sent | deferred | failed; held: a draft's, claimed by nobody until approved
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("reply", sa.Text, nullable=False, default=""),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_try", UTCDateTime),  # deferred: not before this time
@@ -187,6 +188,28 @@ digest_counts = sa.Table(
     sa.Column("sent", sa.Integer, nullable=False, default=0),
     sa.Column("deferred", sa.Integer, nullable=False, default=0),
     sa.Column("failed", sa.Integer, nullable=False, default=0),
+    sa.Column("held", sa.Integer, nullable=False, default=0, server_default="0"),
+)
+
+# Editions composed as drafts (a schedule with `approval = "draft"`): their delivery rows are
+# written `held`, which no claim ever reads, until the editor approves (or the deadline
+# passes) and one transaction turns them pending. `snapshot` keeps each variant's composed
+# digest (JSON), so approving with a note renders it again with the note on top.
+drafts = sa.Table(
+    "drafts",
+    metadata,
+    sa.Column("edition", sa.String, primary_key=True),
+    sa.Column("schedule", sa.String),  # None: composed by hand
+    sa.Column("period", sa.String),
+    sa.Column("status", sa.String(16), nullable=False),  # held | released | rejected
+    sa.Column("note", sa.Text, nullable=False, default=""),
+    sa.Column("deadline", UTCDateTime),  # None: wait for the editor
+    sa.Column("notify", sa.String, nullable=False, default=""),  # the editor's address
+    sa.Column("snapshot", sa.JSON, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("notified", UTCDateTime),  # when the editor's notification was accepted
+    sa.Column("decided", UTCDateTime),
+    sa.Column("decided_by", sa.String, nullable=False, default=""),  # editor | deadline
 )
 
 # Values the whole installation shares, whatever host reads them (the link secret).

@@ -59,6 +59,7 @@ from digest.web.common import (
     css_response,
     error_handlers,
 )
+from digest.web.drafts import DraftPages
 from digest.web.labels import preview_labels_for
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail cuts the HTML part off ("[Message clipped]") above this
@@ -419,8 +420,10 @@ def editor_app(
     theme: str | None = None,
     subscriber: str | None = None,
     send: SendFn = send_test_copy,
+    drafts: DraftPages | None = None,
 ) -> Starlette:
-    """The preview server; config and templates are read again on every request."""
+    """The preview server; config and templates are read again on every request. With the
+    drafts (by default), also the drafts waiting for approval, under /drafts."""
 
     def build() -> PreviewSet:
         config = load_config(config_path)
@@ -428,10 +431,12 @@ def editor_app(
             config, store, now=datetime.now(UTC), theme=theme, subscriber=subscriber
         )
 
-    return preview_server(build, send=send)
+    return preview_server(build, send=send, drafts=drafts or DraftPages(config_path, store))
 
 
-def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlette:
+def preview_server(
+    build: BuildFn, *, send: SendFn = send_test_copy, drafts: DraftPages | None = None
+) -> Starlette:
     # The pages speak the site's language, as read with the config on the last request
     # (English until a config could be read).
     shown = _Language()
@@ -462,8 +467,10 @@ def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlett
         result = await current()
         if isinstance(result, Response):
             return result
+        held = await run_in_threadpool(drafts.held) if drafts is not None else []
         return pages.render(
             "preview_index.html.j2",
+            drafts=held,
             previews=result,
             site=result.config.site,
             clip=GMAIL_CLIP_BYTES,
@@ -553,6 +560,7 @@ def preview_server(build: BuildFn, *, send: SendFn = send_test_copy) -> Starlett
         Route("/v/{slug}/message.eml", eml),
         Route("/v/{slug}/send", send_copy, methods=["POST"]),
         Route("/static/site.css", css_response),
+        *(drafts.routes(pages, csrf) if drafts is not None else []),
     ]
     app = Starlette(routes=routes, exception_handlers=error_handlers(pages, shown))
     # The view page frames the email, served from this same origin.
