@@ -26,6 +26,7 @@ from digest.errors import DeliveryIncomplete, DigestError, SubscriberError
 from digest.send.delivery import DeliveryReport
 from digest.stop import StopSignal
 from digest.store import Store
+from digest.tracking import click_report
 
 if TYPE_CHECKING:
     from digest.sending import SendRequest
@@ -595,7 +596,8 @@ def send(
 @click.argument("edition", required=False)
 @pass_ctx
 def status(state: Context, edition: str | None) -> None:
-    """Show delivery counts per state for an edition (default: the latest) and its failures."""
+    """Show delivery counts per state for an edition (default: the latest), its failures and,
+    with `[tracking] clicks`, its clicks per post."""
     store = state.store
     holder = store.scheduler_lock("sender")
     if holder is not None:  # first: a first send that is still planning shows here too
@@ -621,6 +623,10 @@ def status(state: Context, edition: str | None) -> None:
         click.echo(f"  {state_name:9} {counts.get(state_name, 0)}")
     for email, state_name, reply in store.failures(edition):
         click.echo(f"  {state_name}: {email}: {reply}")
+    clicks = store.edition_clicks(edition)
+    if state.config.tracking.clicks or any(row.clicks for row in clicks):
+        for line in click_report(clicks):
+            click.echo(line)
 
 
 @main.command()

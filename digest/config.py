@@ -177,6 +177,13 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    # Post links through `digest serve` (`/c/TOKEN`), counted per edition and post, never
+    # per reader. Off by default: links go straight to the posts.
+    clicks: bool = False
+
+
+@dataclass(frozen=True)
 class TemplatesConfig:
     folder: Path | None = None  # templates here override the built-in ones
 
@@ -196,6 +203,7 @@ class Config:
     subscribers: SubscribersConfig = field(default_factory=SubscribersConfig)
     web: WebConfig = field(default_factory=WebConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     def theme(self, key: str) -> ThemeConfig:
         for theme in self.themes:

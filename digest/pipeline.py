@@ -22,6 +22,8 @@ from digest.models import Digest, DigestItem, Post, Section, SiteInfo, Summary
 from digest.select import ALL, Pick, dedupe_sections, select_section, variant_key
 from digest.store import DigestHistory, Store, StoredSubscriber
 from digest.summarize import SummaryRequest, summarize_batch, summarizer_version
+from digest.tokens import load_secret
+from digest.tracking import click_links
 
 LABELS = {
     "ko": {
@@ -111,6 +113,7 @@ class Planner:
         self._candidates: list[Post] | None = None
         self._digests: dict[str, DigestHistory] | None = None
         self._readers: dict[str, History] | None = None
+        self._secret: bytes | None = None
 
     def _posts(self) -> list[Post]:
         """Posts that arrived within the lookback, up to now: loaded once."""
@@ -220,6 +223,14 @@ class Planner:
         )
         return digest, recorded
 
+    def links(self, edition: str, digest: Digest) -> dict[str, str] | None:
+        """The counted links of `digest`'s posts when `[tracking] clicks` is on, else None."""
+        if not self.config.tracking.clicks:
+            return None
+        if self._secret is None:
+            self._secret = load_secret(self.config)
+        return click_links(self.config.web.base_url, self._secret, edition, digest)
+
     def subject(self, issue_number: int, theme: str | None) -> str:
         site = self.config.site
         date = format_date(self.now, site.language, site.timezone)
@@ -319,7 +330,7 @@ def plan_edition(
         )  # fmt: skip
         assert composed is not None  # `picked` is not empty
         digest, recorded = composed
-        rendered = renderer.render(digest)
+        rendered = renderer.render(digest, links=planner.links(edition, digest))
         variants.append(Variant(key, digest, rendered, recorded, Readers.join(members)))
     return Edition(edition, issue, theme, tuple(variants), Readers.join(quiet))
 
@@ -338,15 +349,16 @@ def preview_digest(
     themes = (theme,) if theme else ()
     if theme:
         config.theme(theme)
+    edition = new_edition_id(now)
     composed = planner.compose(
         themes,
-        edition=new_edition_id(now),
+        edition=edition,
         issue_number=store.next_issue_number(theme),
         theme=theme,
     )
     if composed is None:
         return None
-    return composed[0], renderer.render(composed[0])
+    return composed[0], renderer.render(composed[0], links=planner.links(edition, composed[0]))
 
 
 __all__ = [

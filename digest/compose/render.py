@@ -19,7 +19,7 @@ import re
 import secrets
 import traceback
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -371,21 +371,23 @@ class Renderer:
 
     # -- public -----------------------------------------------------------------------------
 
-    def render(self, digest: Digest) -> RenderedDigest:
+    def render(self, digest: Digest, *, links: Mapping[str, str] | None = None) -> RenderedDigest:
         """HTML and text of `digest`. When the HTML (personalized, worst case) would exceed
         the budget, later posts become title-and-link lines (see `digest.compose.budget`);
-        the text part is rendered from the same, fitted digest."""
+        the text part is rendered from the same, fitted digest. `links`: post key -> the URL
+        that stands for the post's own in its links (counted clicks, digest.tracking)."""
         lang = _lang(digest.site.language)
         preheader = _preheader(digest)
+        links = links or {}
 
         def render_html(candidate: Digest) -> str:
-            context = self._context(candidate, lang, preheader)
+            context = self._context(candidate, lang, preheader, links)
             return self._compile(self._render_template(HTML_TEMPLATE, context), lang)
 
         fitted, html_out = fit(
             digest, render_html, lambda out: worst_case_size(out, PLACEHOLDERS), self.budget
         )
-        context = self._context(fitted, lang, preheader)
+        context = self._context(fitted, lang, preheader, links)
         text_out = self._seal(self._render_template(TEXT_TEMPLATE, context), html_out=False)
         text_out = (
             "\n".join(
@@ -415,9 +417,12 @@ class Renderer:
             out = out.replace(mark, token)
         return out
 
-    def _context(self, digest: Digest, lang: str, preheader: str) -> dict[str, Any]:
+    def _context(
+        self, digest: Digest, lang: str, preheader: str, links: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         site = digest.site
         labels = {key: self._mark(value) for key, value in LABELS[lang].items()}
+        links = links or {}
 
         def item_view(item: DigestItem) -> dict[str, Any]:
             post = item.post
@@ -427,7 +432,9 @@ class Renderer:
                 "item": item,
                 "post": post,
                 "title": _plain(post.title),
-                "url": url,
+                # A counted link stands in only for a real one: a post without a safe URL
+                # stays unlinked.
+                "url": (safe_url(links.get(post.key)) or url) if url else "",
                 "host": _host(url),
                 "image": safe_url(post.image),
                 "image_alt": _plain(post.image_alt),

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from digest.store.claims import ClaimStore, LeaseLost, SettingsStore, Settle
+from digest.store.clicks import ClickStore, PostClicks
 from digest.store.content import AddressMap, ContentStore, _matching, address_key
 from digest.store.delivery import DeliveryStore, DigestRecord, covered_sections
 from digest.store.planning import PlanningStore
@@ -46,7 +47,15 @@ from digest.store.tables import (
 )
 
 
-class Store(ContentStore, DeliveryStore, ClaimStore, SettingsStore, ScheduleStore, PlanningStore):
+class Store(
+    ContentStore,
+    DeliveryStore,
+    ClaimStore,
+    SettingsStore,
+    ScheduleStore,
+    PlanningStore,
+    ClickStore,
+):
     """Thin, typed access to the database. Every method is one short transaction."""
 
 
@@ -168,6 +177,7 @@ __all__ = [
     "DigestRecord",
     "DueDelivery",
     "LeaseLost",
+    "PostClicks",
     "ScheduleRun",
     "SchedulerLock",
     "Settle",

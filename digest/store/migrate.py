@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Connection, Engine
 
-HEAD = "0002"
+HEAD = "0003c"
 BASELINE = "0001"
 MIGRATIONS = Path(__file__).with_name("migrations")
 

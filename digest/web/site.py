@@ -6,6 +6,9 @@
   with a button: link scanners fetch URLs, and a fetch must never unsubscribe anyone.
 - `/p/TOKEN`: preferences: themes, pause, leave; saved at once.
 - `/archive`: every sent digest's public copy, an index per theme, Atom feeds.
+- `/c/TOKEN`: a post link of an issue (`[tracking] clicks`, digest.tracking): a redirect to
+  the URL stored for the post the token names, counted per edition and post on a GET while
+  clicks are on; a HEAD (link checkers) is answered, never counted.
 
 Tokens are HMAC-signed per purpose and address (digest.tokens); a forged, tampered or
 other-purpose token gets a 404 page and changes nothing. Every form post (except the
@@ -20,12 +23,14 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from digest.compose.render import safe_url
 from digest.config import Config
 from digest.store import Store, WebStore
 from digest.tokens import load_secret, make_token, read_token
+from digest.tracking import CLICK_PATH, read_click_token
 from digest.web.archive import (
     DIGEST_ID,
     ArchiveEntry,
@@ -153,6 +158,19 @@ def subscriber_app(config: Config, store: Store, *, secret: bytes | None = None)
             return preferences_page(request, email, status_code=409)
         return preferences_page(request, email, notice=t["saved"])
 
+    # -- counted post links --------------------------------------------------------------
+
+    async def click(request: Request) -> Response:
+        target = read_click_token(secret, request.path_params["token"])
+        if target is None:
+            raise PageError(404, t["bad_link"])
+        # Links keep working once clicks are turned off; they are just no longer counted.
+        count = config.tracking.clicks and request.method == "GET"
+        url = safe_url(web.follow_click(target.edition, target.post_key, count=count))
+        if not url:  # the post is gone from the store, or its URL is not http(s)
+            raise PageError(404, t["error_404"])
+        return RedirectResponse(url, status_code=302)
+
     # -- token-less pages ----------------------------------------------------------------
 
     async def home(request: Request) -> Response:
@@ -229,6 +247,7 @@ def subscriber_app(config: Config, store: Store, *, secret: bytes | None = None)
         Route("/", home),
         Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/p/{token}", preferences, methods=["GET", "POST"]),
+        Route(f"/{CLICK_PATH}/{{token}}", click, methods=["GET"]),  # HEAD too, uncounted
         Route("/unsubscribe", how_to),
         Route("/preferences", how_to),
         Route("/archive", archive_index),

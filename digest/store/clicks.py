@@ -1,0 +1,91 @@
+"""Click counters: one row per (edition, post) whose link was followed (digest.tracking)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from digest.store.base import StoreBase
+from digest.store.tables import clicks, digest_posts, digests, posts
+
+
+@dataclass(frozen=True)
+class PostClicks:
+    """One post of an edition and how often its links were followed."""
+
+    post_key: str
+    title: str
+    url: str
+    clicks: int
+
+
+class ClickStore(StoreBase):
+    def follow_click(self, edition: str, post_key: str, *, count: bool = True) -> str | None:
+        """The stored URL of the post `post_key` (None: no such post), counting one click for
+        (`edition`, post) when `count` and the edition carried the post. One transaction; the
+        counter is one upsert, so concurrent clicks never lose one."""
+        with self.begin() as conn:
+            url = conn.execute(sa.select(posts.c.url).where(posts.c.key == post_key)).scalar()
+            if url is None:
+                return None
+            if count and _carried(conn, edition, post_key):
+                conn.execute(_increment(conn, edition, post_key))
+        return str(url)
+
+    def edition_clicks(self, edition: str) -> list[PostClicks]:
+        """Every post `edition` carried (in any variant) with its clicks, most first."""
+        carried = (
+            sa.select(digest_posts.c.post_key)
+            .join(digests, digests.c.id == digest_posts.c.digest_id)
+            .where(digests.c.edition == edition)
+            .distinct()
+            .subquery()
+        )
+        counted = sa.func.coalesce(clicks.c.clicks, 0)
+        query = (
+            sa.select(posts.c.key, posts.c.title, posts.c.url, counted)
+            .join(carried, carried.c.post_key == posts.c.key)
+            .outerjoin(
+                clicks, sa.and_(clicks.c.edition == edition, clicks.c.post_key == posts.c.key)
+            )
+            .order_by(counted.desc(), posts.c.published.desc(), posts.c.key)
+        )
+        with self.begin() as conn:
+            return [
+                PostClicks(str(k), str(t), str(u), int(n)) for k, t, u, n in conn.execute(query)
+            ]
+
+    def clicks_by_edition(self, editions: list[str]) -> dict[str, int]:
+        """Total clicks of each of `editions` that has any."""
+        if not editions:
+            return {}
+        query = (
+            sa.select(clicks.c.edition, sa.func.sum(clicks.c.clicks))
+            .where(clicks.c.edition.in_(editions))
+            .group_by(clicks.c.edition)
+        )
+        with self.begin() as conn:
+            return {str(e): int(n or 0) for e, n in conn.execute(query)}
+
+
+def _carried(conn: Connection, edition: str, post_key: str) -> bool:
+    found = conn.execute(
+        sa.select(sa.literal(1))
+        .select_from(digest_posts.join(digests, digests.c.id == digest_posts.c.digest_id))
+        .where(digests.c.edition == edition, digest_posts.c.post_key == post_key)
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _increment(conn: Connection, edition: str, post_key: str) -> Any:
+    insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(clicks).values(edition=edition, post_key=post_key, clicks=1)
+    return statement.on_conflict_do_update(
+        index_elements=[clicks.c.edition, clicks.c.post_key],
+        set_={"clicks": clicks.c.clicks + 1},
+    )
