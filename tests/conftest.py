@@ -33,6 +33,7 @@ PG_URL = os.environ.get("DIGEST_TEST_PG", "")
 BOTH_STORES = {
     "test_bounces",
     "test_claims",
+    "test_clicks",
     "test_cli",
     "test_crashloop",
     "test_delivery",
