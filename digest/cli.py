@@ -364,6 +364,7 @@ def preview_past(
         else:
             output.write_text(page, encoding="utf-8")
     click.echo(f"{label}: wrote {output} ({output.stat().st_size / 1024:.1f} KB)")
+    _echo_clicks(state, digest.edition)
     if output.suffix.lower() != ".eml" and not no_browser:
         webbrowser.open(output.resolve().as_uri())
 
@@ -623,7 +624,12 @@ def status(state: Context, edition: str | None) -> None:
         click.echo(f"  {state_name:9} {counts.get(state_name, 0)}")
     for email, state_name, reply in store.failures(edition):
         click.echo(f"  {state_name}: {email}: {reply}")
-    clicks = store.edition_clicks(edition)
+    _echo_clicks(state, edition)
+
+
+def _echo_clicks(state: Context, edition: str) -> None:
+    """The edition's clicks per post, when clicks are counted or were."""
+    clicks = state.store.edition_clicks(edition)
     if state.config.tracking.clicks or any(row.clicks for row in clicks):
         for line in click_report(clicks):
             click.echo(line)

@@ -184,6 +184,25 @@ def test_a_click_redirects_to_the_post_and_is_counted_in_status(sent: Sent) -> N
     assert all(_clicks_shown(out, r.title) == 0 for r in others if r.title != title)
 
 
+def test_the_past_issue_preview_shows_its_clicks(sent: Sent, tmp_path: Path) -> None:
+    html, _text = _parts(sent.messages[0])
+    link = next(h for h in _hrefs(html) if h.startswith(f"{BASE}/c/"))
+    title, _url = _post_of(sent.store, link, sent.secret)
+    for _ in range(3):
+        assert sent.call("GET", link.removeprefix(BASE)).status_code == 302
+    out = tmp_path / "issue.html"
+    result = CliRunner().invoke(
+        main,
+        ["--config", str(sent.path), "preview", "--edition", "latest", "--output", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "clicks (3 in all;" in result.output
+    assert _clicks_shown(result.output, title) == 3
+    # The issue itself is shown as it went out: the counted links, no counts inside it.
+    page = out.read_text("utf-8")
+    assert link.replace("&", "&amp;") in page and "clicks" not in page
+
+
 def _tampered(token: str) -> list[str]:
     payload, _dot, mac = token.partition(".")
     flipped = ("A" if payload[5] != "A" else "B").join((payload[:5], payload[6:]))
