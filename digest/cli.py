@@ -628,11 +628,15 @@ def status(state: Context, edition: str | None) -> None:
 
 
 def _echo_clicks(state: Context, edition: str) -> None:
-    """The edition's clicks per post, when clicks are counted or were."""
+    """The edition's clicks per post and opens, when they are counted or were."""
+    tracking = state.config.tracking
     clicks = state.store.edition_clicks(edition)
-    if state.config.tracking.clicks or any(row.clicks for row in clicks):
+    if tracking.clicks or any(row.clicks for row in clicks):
         for line in click_report(clicks):
             click.echo(line)
+    opened = state.store.edition_opens(edition)
+    if tracking.opens or opened:
+        click.echo(f"opens {opened} (pixel loads of the issue, never per reader)")
 
 
 @main.command()

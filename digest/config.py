@@ -181,6 +181,8 @@ class TrackingConfig:
     # Post links through `digest serve` (`/c/TOKEN`), counted per edition and post, never
     # per reader. Off by default: links go straight to the posts.
     clicks: bool = False
+    # An open pixel (`/o/TOKEN.gif`), counted per edition only. Off unless asked for.
+    opens: bool = False
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from digest.select import ALL, Pick, dedupe_sections, select_section, variant_ke
 from digest.store import DigestHistory, Store, StoredSubscriber
 from digest.summarize import SummaryRequest, summarize_batch, summarizer_version
 from digest.tokens import load_secret
-from digest.tracking import click_links
+from digest.tracking import click_links, open_pixel
 
 LABELS = {
     "ko": {
@@ -227,9 +227,24 @@ class Planner:
         """The counted links of `digest`'s posts when `[tracking] clicks` is on, else None."""
         if not self.config.tracking.clicks:
             return None
+        return click_links(self.config.web.base_url, self._link_secret(), edition, digest)
+
+    def pixel(self, edition: str) -> str:
+        """The edition's open pixel when `[tracking] opens` is on, else ""."""
+        if not self.config.tracking.opens:
+            return ""
+        return open_pixel(self.config.web.base_url, self._link_secret(), edition)
+
+    def _link_secret(self) -> bytes:
         if self._secret is None:
             self._secret = load_secret(self.config)
-        return click_links(self.config.web.base_url, self._secret, edition, digest)
+        return self._secret
+
+    def render(self, edition: str, digest: Digest) -> RenderedDigest:
+        """`digest` rendered as edition `edition` sends it (counted links, pixel)."""
+        return self.renderer.render(
+            digest, links=self.links(edition, digest), pixel=self.pixel(edition)
+        )
 
     def subject(self, issue_number: int, theme: str | None) -> str:
         site = self.config.site
@@ -269,7 +284,6 @@ def plan_edition(
         config.theme(theme)  # unknown theme: ConfigError naming the known ones
     if planner is None:
         planner = Planner(config, store, renderer or Renderer(config.templates.folder), now)
-    renderer = planner.renderer
     # Streamed from the store (or the given list), each reader with their history; a group's
     # readers are packed as they come (digest.edition.Readers): memory grows with the
     # variants, and by some 20 bytes per reader, not with a list of a million objects.
@@ -330,7 +344,7 @@ def plan_edition(
         )  # fmt: skip
         assert composed is not None  # `picked` is not empty
         digest, recorded = composed
-        rendered = renderer.render(digest, links=planner.links(edition, digest))
+        rendered = planner.render(edition, digest)
         variants.append(Variant(key, digest, rendered, recorded, Readers.join(members)))
     return Edition(edition, issue, theme, tuple(variants), Readers.join(quiet))
 
@@ -345,7 +359,6 @@ def preview_digest(
 ) -> tuple[Digest, RenderedDigest] | None:
     """What the next digest (of `theme`, or of everything) would look like, sending nothing."""
     planner = planner or Planner(config, store, Renderer(config.templates.folder), now)
-    renderer = planner.renderer
     themes = (theme,) if theme else ()
     if theme:
         config.theme(theme)
@@ -358,7 +371,7 @@ def preview_digest(
     )
     if composed is None:
         return None
-    return composed[0], renderer.render(composed[0], links=planner.links(edition, composed[0]))
+    return composed[0], planner.render(edition, composed[0])
 
 
 __all__ = [

@@ -9,6 +9,9 @@ ever be counted per edition and post, never per person.
 
 `digest serve` answers a valid token with a redirect to the URL the store holds for that post:
 the link names a post, never a destination, so it cannot be made to redirect anywhere else.
+
+With `[tracking] opens = true` (only then), the HTML part ends with a 1x1 image whose token
+names the edition alone, under a third purpose: loads are counted per edition.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -23,9 +27,16 @@ from digest.models import Digest
 from digest.store import PostClicks
 
 CLICK_PATH = "c"  # served at <base_url>/c/TOKEN
+OPEN_PATH = "o"  # served at <base_url>/o/TOKEN.gif
 MAX_CLICK_TOKEN = 1200  # longer path segments are refused before any decoding
 _PURPOSE = b"click\x00"
+_OPEN_PURPOSE = b"open\x00"
 _MAC_BYTES = 16
+# The open pixel: a transparent 1x1 GIF.
+PIXEL_GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00"
+    b"\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +51,8 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _mac(secret: bytes, payload: str) -> str:
-    digest = hmac.new(secret, _PURPOSE + payload.encode("ascii"), hashlib.sha256).digest()
+def _mac(secret: bytes, payload: str, purpose: bytes = _PURPOSE) -> str:
+    digest = hmac.new(secret, purpose + payload.encode("ascii"), hashlib.sha256).digest()
     return _b64(digest[:_MAC_BYTES])
 
 
@@ -70,6 +81,43 @@ def read_click_token(secret: bytes, token: str) -> ClickTarget | None:
     if not nul or not edition or not post_key:
         return None
     return ClickTarget(edition, post_key)
+
+
+def open_token(secret: bytes, edition: str) -> str:
+    payload = _b64(edition.encode())
+    return f"{payload}.{_mac(secret, payload, _OPEN_PURPOSE)}"
+
+
+def read_open_token(secret: bytes, token: str) -> str | None:
+    """The edition an open-pixel token names, or None when it does not verify."""
+    if len(token) > MAX_CLICK_TOKEN or not token.isascii():
+        return None
+    payload, dot, mac = token.partition(".")
+    if not dot or not payload or not mac:
+        return None
+    if not hmac.compare_digest(_mac(secret, payload, _OPEN_PURPOSE).encode(), mac.encode()):
+        return None
+    try:
+        edition = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8")
+    except (ValueError, UnicodeError):
+        return None
+    return edition or None
+
+
+def open_pixel(base_url: str, secret: bytes, edition: str) -> str:
+    """The URL of `edition`'s open pixel: the same for every reader of the edition."""
+    return f"{base_url.rstrip('/')}/{OPEN_PATH}/{open_token(secret, edition)}.gif"
+
+
+_PIXEL_TAG = re.compile(
+    rf'<img src="[^"<>]*/{OPEN_PATH}/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.gif" width="1" height="1"'
+    r' alt=""[^<>]*>\n?'
+)
+
+
+def strip_pixel(markup: str) -> str:
+    """`markup` without its open pixel: a public copy (the archive) never counts as opened."""
+    return _PIXEL_TAG.sub("", markup)
 
 
 def click_links(base_url: str, secret: bytes, edition: str, digest: Digest) -> dict[str, str]:

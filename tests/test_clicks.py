@@ -1,6 +1,7 @@
 """Counted clicks (`[tracking] clicks`): a real send to aiosmtpd with the links rewritten in
 both parts, followed through `digest serve` in-process (httpx's ASGI transport), counted per
-edition and post and shown by `digest status`; bad tokens never redirect; off by default."""
+edition and post and shown by `digest status`; bad tokens never redirect; off by default.
+The open pixel (`[tracking] opens`) appears only when asked for and counts per edition."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from digest.errors import ConfigError
 from digest.pipeline import preview_digest
 from digest.store import Store, WebStore
 from digest.tokens import load_secret, make_token
-from digest.tracking import click_token, read_click_token
+from digest.tracking import click_token, open_pixel, read_click_token
 from digest.web.site import subscriber_app
 from tests.browser.support import cli, web_config
 from tests.conftest import ROOT, SMTPServer, write_config
@@ -78,6 +79,14 @@ def sent(
 ) -> Iterator[Sent]:
     monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
     yield from _send(tmp_path, smtp_server, CLICKS_ON)
+
+
+@pytest.fixture
+def sent_opens(
+    tmp_path: Path, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Sent]:
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "test-secret")
+    yield from _send(tmp_path, smtp_server, "\n[tracking]\nopens = true\n")
 
 
 @pytest.fixture
@@ -147,6 +156,10 @@ def test_links_are_counted_redirects_in_both_parts(sent: Sent) -> None:
         assert f"{BASE}/u/{make_token(sent.secret, 'unsubscribe', email)}" in hrefs
         assert f"{BASE}/p/{make_token(sent.secret, 'preferences', email)}" in hrefs
         assert not any(email in h or email in t.post_key for h in counted for t in targets if t)
+    # Clicks on, opens off: no pixel, no image from our server at all.
+    for message in sent.messages:
+        images = re.findall(r'<img[^>]*src="([^"]*)"', _parts(message)[0])
+        assert not any(src.startswith(BASE) for src in images)
     # Every reader gets the same link for the same post: nothing in it names the reader.
     by_post: dict[str, set[str]] = {}
     for message in sent.messages:
@@ -332,3 +345,36 @@ def test_tracking_config_errors_name_key_and_file(
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(path) in str(info.value) and message in str(info.value)
+
+
+def test_an_open_pixel_only_when_asked_for_counted_per_edition(sent_opens: Sent) -> None:
+    pixels = set()
+    for message in sent_opens.messages:
+        html, text = _parts(message)
+        ours = [s for s in re.findall(r'<img[^>]*src="([^"]*)"', html) if s.startswith(BASE)]
+        assert len(ours) == 1 and ours[0].startswith(f"{BASE}/o/")
+        assert "/o/" not in text
+        pixels.update(ours)
+        # Opens alone leave the post links alone.
+        assert not any("/c/" in h for h in _hrefs(html))
+    assert len(pixels) == 1  # the same for every reader: it cannot tell them apart
+    path = pixels.pop().removeprefix(BASE)
+    assert "opens 0 " in sent_opens.status()
+    response = sent_opens.call("GET", path)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/gif"
+    assert response.content.startswith(b"GIF89a")
+    assert "no-store" in response.headers["cache-control"]  # every open reaches the server
+    assert sent_opens.call("HEAD", path).status_code == 200
+    assert "opens 1 " in sent_opens.status()
+    # A tampered pixel counts nothing; the public copy in the archive carries no pixel.
+    assert sent_opens.call("GET", path.replace(".", "x.", 1)).status_code == 404
+    archived = sent_opens.store.archived_digests()[0]
+    page = sent_opens.call("GET", f"/archive/d/{archived.id}").text
+    assert archived.edition == sent_opens.store.latest_edition()
+    assert "/o/" not in page and "<img" not in page
+    # The pixel of an edition never recorded (a preview, a test copy) counts nowhere.
+    unsent = open_pixel(BASE, sent_opens.secret, "20991231T000000Z-beef").removeprefix(BASE)
+    assert sent_opens.call("GET", unsent).status_code == 200
+    assert sent_opens.store.edition_opens("20991231T000000Z-beef") == 0
+    assert "opens 1 " in sent_opens.status()

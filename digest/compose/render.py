@@ -371,18 +371,22 @@ class Renderer:
 
     # -- public -----------------------------------------------------------------------------
 
-    def render(self, digest: Digest, *, links: Mapping[str, str] | None = None) -> RenderedDigest:
+    def render(
+        self, digest: Digest, *, links: Mapping[str, str] | None = None, pixel: str = ""
+    ) -> RenderedDigest:
         """HTML and text of `digest`. When the HTML (personalized, worst case) would exceed
         the budget, later posts become title-and-link lines (see `digest.compose.budget`);
         the text part is rendered from the same, fitted digest. `links`: post key -> the URL
-        that stands for the post's own in its links (counted clicks, digest.tracking)."""
+        that stands for the post's own in its links (counted clicks); `pixel`: the URL of an
+        open pixel put last in the HTML body (digest.tracking; "" = none)."""
         lang = _lang(digest.site.language)
         preheader = _preheader(digest)
         links = links or {}
 
         def render_html(candidate: Digest) -> str:
             context = self._context(candidate, lang, preheader, links)
-            return self._compile(self._render_template(HTML_TEMPLATE, context), lang)
+            out = self._compile(self._render_template(HTML_TEMPLATE, context), lang)
+            return _with_pixel(out, safe_url(pixel))
 
         fitted, html_out = fit(
             digest, render_html, lambda out: worst_case_size(out, PLACEHOLDERS), self.budget
@@ -562,6 +566,18 @@ class Renderer:
         if not re.match(r"(?is)<!doctype html>\s*<html\b[^>]*\blang=", out):
             out = re.sub(r"(?i)<html\b", f'<html lang="{lang}"', out, count=1)
         return fold_html_lines(out)
+
+
+def _with_pixel(markup: str, url: str) -> str:
+    """`markup` with a 1x1 image from `url` last in its body (nothing when `url` is "")."""
+    if not url:
+        return markup
+    tag = (
+        f'<img src="{html.escape(url, quote=True)}" width="1" height="1" alt="" '
+        'style="display:block;width:1px;height:1px;border:0">\n'
+    )
+    end = markup.rfind("</body>")
+    return markup + tag if end < 0 else markup[:end] + tag + markup[end:]
 
 
 _BLOCK_END_RE = re.compile(r"(</tr>|</p>|</h[1-6]>|</li>|</ul>)(?!\n)")

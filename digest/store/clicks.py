@@ -1,4 +1,5 @@
-"""Click counters: one row per (edition, post) whose link was followed (digest.tracking)."""
+"""Click counters, one row per (edition, post) whose link was followed, and open counters,
+one row per edition whose pixel was loaded (digest.tracking). Nothing about who."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from digest.store.base import StoreBase
-from digest.store.tables import clicks, digest_posts, digests, posts
+from digest.store.tables import clicks, digest_posts, digests, opens, posts
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,23 @@ class ClickStore(StoreBase):
             if count and _carried(conn, edition, post_key):
                 conn.execute(_increment(conn, edition, post_key))
         return str(url)
+
+    def count_open(self, edition: str) -> bool:
+        """One more load of `edition`'s open pixel; False (nothing counted) for an edition
+        that was never recorded."""
+        with self.begin() as conn:
+            known = conn.execute(
+                sa.select(sa.literal(1)).where(digests.c.edition == edition).limit(1)
+            ).first()
+            if known is None:
+                return False
+            conn.execute(_upsert(conn, opens, {"edition": edition}, opens.c.opens))
+        return True
+
+    def edition_opens(self, edition: str) -> int:
+        with self.begin() as conn:
+            found = conn.execute(sa.select(opens.c.opens).where(opens.c.edition == edition))
+            return int(found.scalar() or 0)
 
     def edition_clicks(self, edition: str) -> list[PostClicks]:
         """Every post `edition` carried (in any variant) with its clicks, most first."""
@@ -83,9 +101,15 @@ def _carried(conn: Connection, edition: str, post_key: str) -> bool:
 
 
 def _increment(conn: Connection, edition: str, post_key: str) -> Any:
+    return _upsert(conn, clicks, {"edition": edition, "post_key": post_key}, clicks.c.clicks)
+
+
+def _upsert(conn: Connection, table: sa.Table, key: dict[str, str], counter: sa.Column[Any]) -> Any:
+    """INSERT the row `key` with `counter` at 1, or add 1 to it: one statement, so two
+    concurrent counts never lose one."""
     insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(clicks).values(edition=edition, post_key=post_key, clicks=1)
+    statement = insert(table).values(**key, **{counter.name: 1})
     return statement.on_conflict_do_update(
-        index_elements=[clicks.c.edition, clicks.c.post_key],
-        set_={"clicks": clicks.c.clicks + 1},
+        index_elements=[table.c[name] for name in key],
+        set_={counter.name: counter + 1},
     )

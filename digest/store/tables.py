@@ -188,6 +188,14 @@ clicks = sa.Table(
     sa.Column("clicks", sa.Integer, nullable=False, default=0),
 )
 
+# Loads of an edition's open pixel when `[tracking] opens` is on: one counter per edition.
+opens = sa.Table(
+    "opens",
+    metadata,
+    sa.Column("edition", sa.String, primary_key=True),
+    sa.Column("opens", sa.Integer, nullable=False, default=0),
+)
+
 # Values the whole installation shares, whatever host reads them (the link secret).
 settings = sa.Table(
     "settings",

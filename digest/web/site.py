@@ -9,6 +9,8 @@
 - `/c/TOKEN`: a post link of an issue (`[tracking] clicks`, digest.tracking): a redirect to
   the URL stored for the post the token names, counted per edition and post on a GET while
   clicks are on; a HEAD (link checkers) is answered, never counted.
+- `/o/TOKEN.gif`: an edition's open pixel (`[tracking] opens`, off by default): a 1x1 GIF,
+  counted per edition on a GET while opens are on.
 
 Tokens are HMAC-signed per purpose and address (digest.tokens); a forged, tampered or
 other-purpose token gets a 404 page and changes nothing. Every form post (except the
@@ -30,7 +32,7 @@ from digest.compose.render import safe_url
 from digest.config import Config
 from digest.store import Store, WebStore
 from digest.tokens import load_secret, make_token, read_token
-from digest.tracking import CLICK_PATH, read_click_token
+from digest.tracking import CLICK_PATH, OPEN_PATH, PIXEL_GIF, read_click_token, read_open_token
 from digest.web.archive import (
     DIGEST_ID,
     ArchiveEntry,
@@ -171,6 +173,14 @@ def subscriber_app(config: Config, store: Store, *, secret: bytes | None = None)
             raise PageError(404, t["error_404"])
         return RedirectResponse(url, status_code=302)
 
+    async def opened(request: Request) -> Response:
+        edition = read_open_token(secret, request.path_params["token"])
+        if edition is None:
+            raise PageError(404, t["bad_link"])
+        if config.tracking.opens and request.method == "GET":
+            web.count_open(edition)
+        return Response(PIXEL_GIF, media_type="image/gif")
+
     # -- token-less pages ----------------------------------------------------------------
 
     async def home(request: Request) -> Response:
@@ -248,6 +258,7 @@ def subscriber_app(config: Config, store: Store, *, secret: bytes | None = None)
         Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/p/{token}", preferences, methods=["GET", "POST"]),
         Route(f"/{CLICK_PATH}/{{token}}", click, methods=["GET"]),  # HEAD too, uncounted
+        Route(f"/{OPEN_PATH}/{{token}}.gif", opened, methods=["GET"]),
         Route("/unsubscribe", how_to),
         Route("/preferences", how_to),
         Route("/archive", archive_index),

@@ -1,4 +1,5 @@
-"""Click counts: one counter per (edition, post) for `[tracking] clicks`.
+"""Click and open counts: one counter per (edition, post) for `[tracking] clicks`, one per
+edition for `[tracking] opens`.
 
 Revision ID: 0003c
 Revises: 0002
@@ -31,8 +32,15 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("edition", "post_key"),
     )
+    op.create_table(
+        "opens",
+        sa.Column("edition", sa.String(), nullable=False),
+        sa.Column("opens", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("edition"),
+    )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_table("opens")
     op.drop_table("clicks")
