@@ -133,7 +133,7 @@ def click_report(counts: Iterable[PostClicks], *, width: int = 60) -> list[str]:
     """`digest status` lines: each post of an edition with its clicks, most clicked first."""
     rows = list(counts)
     total = sum(row.clicks for row in rows)
-    lines = [f"clicks ({total} in all; per post, counted for everyone, never per reader)"]
+    lines = [f"clicks ({total} in all; per post, never per reader)"]
     for row in rows:
         title = " ".join(row.title.split()) or row.post_key
         if len(title) > width:
