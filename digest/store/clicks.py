@@ -77,18 +77,6 @@ class ClickStore(StoreBase):
                 PostClicks(str(k), str(t), str(u), int(n)) for k, t, u, n in conn.execute(query)
             ]
 
-    def clicks_by_edition(self, editions: list[str]) -> dict[str, int]:
-        """Total clicks of each of `editions` that has any."""
-        if not editions:
-            return {}
-        query = (
-            sa.select(clicks.c.edition, sa.func.sum(clicks.c.clicks))
-            .where(clicks.c.edition.in_(editions))
-            .group_by(clicks.c.edition)
-        )
-        with self.begin() as conn:
-            return {str(e): int(n or 0) for e, n in conn.execute(query)}
-
 
 def _carried(conn: Connection, edition: str, post_key: str) -> bool:
     found = conn.execute(
