@@ -624,16 +624,23 @@ def status(state: Context, edition: str | None) -> None:
         click.echo(f"  {state_name:9} {counts.get(state_name, 0)}")
     for email, state_name, reply in store.failures(edition):
         click.echo(f"  {state_name}: {email}: {reply}")
-    _echo_clicks(state, edition)
+    _echo_clicks(state, edition, recent=True)
 
 
-def _echo_clicks(state: Context, edition: str) -> None:
-    """The edition's clicks per post and opens, when they are counted or were."""
+def _echo_clicks(state: Context, edition: str, *, recent: bool = False) -> None:
+    """The edition's clicks per post and opens, when they are counted or were; `recent`:
+    and the clicks of the latest editions in all."""
     tracking = state.config.tracking
     clicks = state.store.edition_clicks(edition)
     if tracking.clicks or any(row.clicks for row in clicks):
         for line in click_report(clicks):
             click.echo(line)
+        if recent:
+            latest = state.store.recent_clicks()
+            click.echo(
+                "clicks of the latest issues: "
+                + ", ".join(f"#{i}{f' ({th})' if th else ''} {n}" for _e, i, th, n in latest)
+            )
     opened = state.store.edition_opens(edition)
     if tracking.opens or opened:
         click.echo(f"opens {opened} (pixel loads of the issue, never per reader)")

@@ -202,6 +202,7 @@ def test_a_click_redirects_to_the_post_and_is_counted_in_status(sent: Sent) -> N
     sent.call("GET", path)
     out = sent.status()
     assert "clicks (2 in all;" in out
+    assert "clicks of the latest issues: #1 2\n" in out
     assert _clicks_shown(out, title) == 2
     # The other posts of the edition are listed, with none.
     others = [r for r in sent.store.edition_clicks(sent.store.latest_edition() or "")]

@@ -77,6 +77,36 @@ class ClickStore(StoreBase):
                 PostClicks(str(k), str(t), str(u), int(n)) for k, t, u, n in conn.execute(query)
             ]
 
+    def recent_clicks(self, limit: int = 5) -> list[tuple[str, int, str | None, int]]:
+        """(edition, issue number, theme, clicks in all) of the latest `limit` editions,
+        newest first."""
+        latest = (
+            sa.select(
+                digests.c.edition,
+                sa.func.min(digests.c.issue_number).label("issue"),
+                sa.func.min(digests.c.theme).label("theme"),
+                sa.func.max(digests.c.created).label("created"),
+            )
+            .group_by(digests.c.edition)
+            .order_by(sa.desc("created"))
+            .limit(limit)
+            .subquery()
+        )
+        totals = (
+            sa.select(clicks.c.edition, sa.func.sum(clicks.c.clicks).label("n"))
+            .group_by(clicks.c.edition)
+            .subquery()
+        )
+        query = (
+            sa.select(
+                latest.c.edition, latest.c.issue, latest.c.theme, sa.func.coalesce(totals.c.n, 0)
+            )
+            .outerjoin(totals, totals.c.edition == latest.c.edition)
+            .order_by(latest.c.created.desc())
+        )
+        with self.begin() as conn:
+            return [(str(e), int(i), t, int(n)) for e, i, t, n in conn.execute(query)]
+
 
 def _carried(conn: Connection, edition: str, post_key: str) -> bool:
     found = conn.execute(
