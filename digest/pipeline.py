@@ -242,9 +242,10 @@ class Planner:
 
     def render(self, edition: str, digest: Digest) -> RenderedDigest:
         """`digest` rendered as edition `edition` sends it (counted links, pixel)."""
-        return self.renderer.render(
-            digest, links=self.links(edition, digest), pixel=self.pixel(edition)
-        )
+        links, pixel = self.links(edition, digest), self.pixel(edition)
+        if links is None and not pixel:  # tracking off: the very call it always was
+            return self.renderer.render(digest)
+        return self.renderer.render(digest, links=links, pixel=pixel)
 
     def subject(self, issue_number: int, theme: str | None) -> str:
         site = self.config.site
