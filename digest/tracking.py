@@ -61,8 +61,8 @@ def click_token(secret: bytes, edition: str, post_key: str) -> str:
     return f"{payload}.{_mac(secret, payload)}"
 
 
-def read_click_token(secret: bytes, token: str) -> ClickTarget | None:
-    """The edition and post a token names, or None when it is forged, tampered or mistyped.
+def _verified(secret: bytes, token: str, purpose: bytes) -> str | None:
+    """The text a `purpose` token carries, or None when it is forged, tampered or mistyped.
 
     Anything a visitor can put in a URL is just a token that does not verify, never an
     exception."""
@@ -71,13 +71,18 @@ def read_click_token(secret: bytes, token: str) -> ClickTarget | None:
     payload, dot, mac = token.partition(".")
     if not dot or not payload or not mac:
         return None
-    if not hmac.compare_digest(_mac(secret, payload).encode(), mac.encode()):
+    if not hmac.compare_digest(_mac(secret, payload, purpose).encode(), mac.encode()):
         return None
     try:
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        edition, nul, post_key = raw.decode("utf-8").partition("\x00")
+        return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8")
     except (ValueError, UnicodeError):  # binascii.Error is a ValueError
         return None
+
+
+def read_click_token(secret: bytes, token: str) -> ClickTarget | None:
+    """The edition and post a click token names, or None when it does not verify."""
+    text = _verified(secret, token, _PURPOSE)
+    edition, nul, post_key = (text or "").partition("\x00")
     if not nul or not edition or not post_key:
         return None
     return ClickTarget(edition, post_key)
@@ -90,18 +95,7 @@ def open_token(secret: bytes, edition: str) -> str:
 
 def read_open_token(secret: bytes, token: str) -> str | None:
     """The edition an open-pixel token names, or None when it does not verify."""
-    if len(token) > MAX_CLICK_TOKEN or not token.isascii():
-        return None
-    payload, dot, mac = token.partition(".")
-    if not dot or not payload or not mac:
-        return None
-    if not hmac.compare_digest(_mac(secret, payload, _OPEN_PURPOSE).encode(), mac.encode()):
-        return None
-    try:
-        edition = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8")
-    except (ValueError, UnicodeError):
-        return None
-    return edition or None
+    return _verified(secret, token, _OPEN_PURPOSE) or None
 
 
 def open_pixel(base_url: str, secret: bytes, edition: str) -> str:

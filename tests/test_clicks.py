@@ -261,6 +261,12 @@ def test_tampered_and_forged_tokens_never_redirect(sent: Sent) -> None:
     # An unsubscribe token is not a click token.
     unsub = make_token(sent.secret, "unsubscribe", "jun.park@example.com")
     assert sent.call("GET", f"/c/{unsub}").status_code == 404
+    # Nor is an open-pixel token, nor a click token a pixel's.
+    pixel = open_pixel(BASE, sent.secret, edition).removeprefix(BASE)
+    as_click = pixel.replace("/o/", "/c/").removesuffix(".gif")
+    response = sent.call("GET", as_click)
+    assert response.status_code == 404 and "location" not in response.headers
+    assert sent.call("GET", f"/o/{token}.gif").status_code == 404
     assert "clicks (0 in all;" in sent.status()
 
 
