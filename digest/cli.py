@@ -26,6 +26,7 @@ from digest.errors import DeliveryIncomplete, DigestError, SubscriberError
 from digest.send.delivery import DeliveryReport
 from digest.stop import StopSignal
 from digest.store import Store
+from digest.tracking import click_report
 
 if TYPE_CHECKING:
     from digest.sending import SendRequest
@@ -368,6 +369,7 @@ def preview_past(
         else:
             output.write_text(page, encoding="utf-8")
     click.echo(f"{label}: wrote {output} ({output.stat().st_size / 1024:.1f} KB)")
+    _echo_clicks(state, digest.edition)
     if output.suffix.lower() != ".eml" and not no_browser:
         webbrowser.open(output.resolve().as_uri())
 
@@ -620,7 +622,8 @@ def send(
 @click.argument("edition", required=False)
 @pass_ctx
 def status(state: Context, edition: str | None) -> None:
-    """Show delivery counts per state for an edition (default: the latest) and its failures."""
+    """Show delivery counts per state for an edition (default: the latest), its failures and,
+    with `[tracking] clicks`, its clicks per post."""
     store = state.store
     holder = store.scheduler_lock("sender")
     if holder is not None:  # first: a first send that is still planning shows here too
@@ -648,6 +651,26 @@ def status(state: Context, edition: str | None) -> None:
         click.echo(f"  {'held':9} {counts['held']} (a draft: `digest approve`)")
     for email, state_name, reply in store.failures(edition):
         click.echo(f"  {state_name}: {email}: {reply}")
+    _echo_clicks(state, edition, recent=True)
+
+
+def _echo_clicks(state: Context, edition: str, *, recent: bool = False) -> None:
+    """The edition's clicks per post and opens, when they are counted or were; `recent`:
+    and the clicks of the latest editions in all."""
+    tracking = state.config.tracking
+    clicks = state.store.edition_clicks(edition)
+    if tracking.clicks or any(row.clicks for row in clicks):
+        for line in click_report(clicks):
+            click.echo(line)
+        if recent:
+            latest = state.store.recent_clicks()
+            click.echo(
+                "clicks of the latest issues: "
+                + ", ".join(f"#{i}{f' ({th})' if th else ''} {n}" for _e, i, th, n in latest)
+            )
+    opened = state.store.edition_opens(edition)
+    if tracking.opens or opened:
+        click.echo(f"opens {opened} (pixel loads of the issue, never per reader)")
 
 
 @main.command()

@@ -225,6 +225,15 @@ class SignupConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    # Post links through `digest serve` (`/c/TOKEN`), counted per edition and post, never
+    # per reader. Off by default: links go straight to the posts.
+    clicks: bool = False
+    # An open pixel (`/o/TOKEN.gif`), counted per edition only. Off unless asked for.
+    opens: bool = False
+
+
+@dataclass(frozen=True)
 class TemplatesConfig:
     folder: Path | None = None  # templates here override the built-in ones
 
@@ -246,6 +255,7 @@ class Config:
     signup: SignupConfig = field(default_factory=SignupConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     editor: EditorConfig = field(default_factory=EditorConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     def theme(self, key: str) -> ThemeConfig:
         for theme in self.themes:

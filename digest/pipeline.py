@@ -25,6 +25,8 @@ from digest.select import ALL, Pick, dedupe_sections, select_section, variant_ke
 from digest.store import DigestHistory, Store, StoredSubscriber
 from digest.summarize import SummaryRequest, summarize_batch, summarizer_version
 from digest.themes import ANALYSES, analysis_key, tokens_many
+from digest.tokens import load_secret
+from digest.tracking import click_links, open_pixel
 
 # The section title, intro and subject words, with the template's (one catalog).
 LABELS = EMAIL
@@ -151,6 +153,7 @@ class Planner:
         self._candidates: list[Post] | None = None
         self._digests: dict[str, DigestHistory] | None = None
         self._readers: dict[str, History] | None = None
+        self._secret: bytes | None = None
 
     def _posts(self) -> list[Post]:
         """Posts that arrived within the lookback, up to now: loaded once."""
@@ -263,6 +266,30 @@ class Planner:
         )
         return digest, recorded
 
+    def links(self, edition: str, digest: Digest) -> dict[str, str] | None:
+        """The counted links of `digest`'s posts when `[tracking] clicks` is on, else None."""
+        if not self.config.tracking.clicks:
+            return None
+        return click_links(self.config.web.base_url, self._link_secret(), edition, digest)
+
+    def pixel(self, edition: str) -> str:
+        """The edition's open pixel when `[tracking] opens` is on, else ""."""
+        if not self.config.tracking.opens:
+            return ""
+        return open_pixel(self.config.web.base_url, self._link_secret(), edition)
+
+    def _link_secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = load_secret(self.config)
+        return self._secret
+
+    def render(self, edition: str, digest: Digest) -> RenderedDigest:
+        """`digest` rendered as edition `edition` sends it (counted links, pixel)."""
+        links, pixel = self.links(edition, digest), self.pixel(edition)
+        if links is None and not pixel:  # tracking off: the very call it always was
+            return self.renderer.render(digest)
+        return self.renderer.render(digest, links=links, pixel=pixel)
+
     def subject(self, issue_number: int, theme: str | None, language: str | None = None) -> str:
         site = self.config.site
         lang = reader_language(language, site.language)
@@ -310,7 +337,6 @@ def plan_edition(
         config.theme(theme)  # unknown theme: ConfigError naming the known ones
     if planner is None:
         planner = Planner(config, store, renderer or Renderer(config.templates.folder), now)
-    renderer = planner.renderer
     # Streamed from the store (or the given list), each reader with their history; a group's
     # readers are packed as they come (digest.edition.Readers): memory grows with the
     # variants, and by some 20 bytes per reader, not with a list of a million objects.
@@ -374,7 +400,7 @@ def plan_edition(
         )  # fmt: skip
         assert composed is not None  # `picked` is not empty
         digest, recorded = composed
-        rendered = renderer.render(digest)
+        rendered = planner.render(edition, digest)
         variants.append(Variant(key, digest, rendered, recorded, Readers.join(members)))
     return Edition(edition, issue, theme, tuple(variants), Readers.join(quiet))
 
@@ -391,20 +417,20 @@ def preview_digest(
     """What the next digest (of `theme`, or of everything) would look like in `language`
     (None: the site's), sending nothing."""
     planner = planner or Planner(config, store, Renderer(config.templates.folder), now)
-    renderer = planner.renderer
     themes = (theme,) if theme else ()
     if theme:
         config.theme(theme)
+    edition = new_edition_id(now)
     composed = planner.compose(
         themes,
-        edition=new_edition_id(now),
+        edition=edition,
         issue_number=store.next_issue_number(theme),
         theme=theme,
         language=language,
     )
     if composed is None:
         return None
-    return composed[0], renderer.render(composed[0])
+    return composed[0], planner.render(edition, composed[0])
 
 
 __all__ = [

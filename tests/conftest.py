@@ -34,6 +34,7 @@ BOTH_STORES = {
     "test_approval",
     "test_bounces",
     "test_claims",
+    "test_clicks",
     "test_cli",
     "test_crashloop",
     "test_delivery",

@@ -19,7 +19,7 @@ import re
 import secrets
 import traceback
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -341,22 +341,28 @@ class Renderer:
 
     # -- public -----------------------------------------------------------------------------
 
-    def render(self, digest: Digest) -> RenderedDigest:
+    def render(
+        self, digest: Digest, *, links: Mapping[str, str] | None = None, pixel: str = ""
+    ) -> RenderedDigest:
         """HTML and text of `digest`. When the HTML (personalized, worst case) would exceed
         the budget, later posts become title-and-link lines (see `digest.compose.budget`);
-        the text part is rendered from the same, fitted digest."""
+        the text part is rendered from the same, fitted digest. `links`: post key -> the URL
+        that stands for the post's own in its links (counted clicks); `pixel`: the URL of an
+        open pixel put last in the HTML body (digest.tracking; "" = none)."""
         # The reader's language when the digest was planned for one, else the site's.
         lang = _lang(digest.language or digest.site.language)
         preheader = _preheader(digest)
+        links = links or {}
 
         def render_html(candidate: Digest) -> str:
-            context = self._context(candidate, lang, preheader)
-            return self._compile(self._render_template(HTML_TEMPLATE, context), lang)
+            context = self._context(candidate, lang, preheader, links)
+            out = self._compile(self._render_template(HTML_TEMPLATE, context), lang)
+            return _with_pixel(out, safe_url(pixel))
 
         fitted, html_out = fit(
             digest, render_html, lambda out: worst_case_size(out, PLACEHOLDERS), self.budget
         )
-        context = self._context(fitted, lang, preheader)
+        context = self._context(fitted, lang, preheader, links)
         text_out = self._seal(self._render_template(TEXT_TEMPLATE, context), html_out=False)
         text_out = (
             "\n".join(
@@ -386,9 +392,12 @@ class Renderer:
             out = out.replace(mark, token)
         return out
 
-    def _context(self, digest: Digest, lang: str, preheader: str) -> dict[str, Any]:
+    def _context(
+        self, digest: Digest, lang: str, preheader: str, links: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         site = digest.site
         labels = {key: self._mark(value) for key, value in LABELS[lang].items()}
+        links = links or {}
 
         def item_view(item: DigestItem) -> dict[str, Any]:
             post = item.post
@@ -398,7 +407,9 @@ class Renderer:
                 "item": item,
                 "post": post,
                 "title": _plain(post.title),
-                "url": url,
+                # A counted link stands in only for a real one: a post without a safe URL
+                # stays unlinked.
+                "url": (safe_url(links.get(post.key)) or url) if url else "",
                 "host": _host(url),
                 "image": safe_url(post.image),
                 "image_alt": _plain(post.image_alt),
@@ -528,6 +539,18 @@ class Renderer:
         if not re.match(r"(?is)<!doctype html>\s*<html\b[^>]*\blang=", out):
             out = re.sub(r"(?i)<html\b", f'<html lang="{lang}"', out, count=1)
         return fold_html_lines(out)
+
+
+def _with_pixel(markup: str, url: str) -> str:
+    """`markup` with a 1x1 image from `url` last in its body (nothing when `url` is "")."""
+    if not url:
+        return markup
+    tag = (
+        f'<img src="{html.escape(url, quote=True)}" width="1" height="1" alt="" '
+        'style="display:block;width:1px;height:1px;border:0">\n'
+    )
+    end = markup.rfind("</body>")
+    return markup + tag if end < 0 else markup[:end] + tag + markup[end:]
 
 
 _BLOCK_END_RE = re.compile(r"(</tr>|</p>|</h[1-6]>|</li>|</ul>)(?!\n)")

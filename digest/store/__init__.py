@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from digest.store.claims import ClaimStore, LeaseLost, SettingsStore, Settle
+from digest.store.clicks import ClickStore, PostClicks
 from digest.store.content import AddressMap, ContentStore, _matching, address_key
 from digest.store.delivery import DeliveryStore, DigestRecord, covered_sections
 from digest.store.drafts import DraftStore, StoredDraft, draft_row
@@ -55,6 +56,7 @@ class Store(
     SettingsStore,
     ScheduleStore,
     PlanningStore,
+    ClickStore,
 ):
     """Thin, typed access to the database. Every method is one short transaction."""
 
@@ -227,6 +229,7 @@ __all__ = [
     "DigestRecord",
     "DueDelivery",
     "LeaseLost",
+    "PostClicks",
     "ScheduleRun",
     "SchedulerLock",
     "Settle",

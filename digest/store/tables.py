@@ -212,6 +212,24 @@ drafts = sa.Table(
     sa.Column("decided_by", sa.String, nullable=False, default=""),  # editor | deadline
 )
 
+# Followed post links per (edition, post) when `[tracking] clicks` is on (digest.tracking):
+# one counter row per post an edition carried, at most, and nothing about who clicked.
+clicks = sa.Table(
+    "clicks",
+    metadata,
+    sa.Column("edition", sa.String, primary_key=True),
+    sa.Column("post_key", sa.ForeignKey("posts.key"), primary_key=True),
+    sa.Column("clicks", sa.Integer, nullable=False, default=0),
+)
+
+# Loads of an edition's open pixel when `[tracking] opens` is on: one counter per edition.
+opens = sa.Table(
+    "opens",
+    metadata,
+    sa.Column("edition", sa.String, primary_key=True),
+    sa.Column("opens", sa.Integer, nullable=False, default=0),
+)
+
 # Values the whole installation shares, whatever host reads them (the link secret).
 settings = sa.Table(
     "settings",

@@ -23,6 +23,7 @@ from digest.config import Config
 from digest.models import Recipient
 from digest.select import ALL
 from digest.store import ArchivedDigest
+from digest.tracking import strip_pixel
 from digest.web.labels import labels_for
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -88,7 +89,7 @@ def public_copy(config: Config, html: str, text: str, subject: str = "") -> tupl
         unsubscribe_url=f"{base}/unsubscribe",
         preferences_url=f"{base}/preferences",
     )
-    return personalize(RenderedDigest(subject, html, text, ""), neutral)
+    return personalize(RenderedDigest(subject, strip_pixel(html), text, ""), neutral)
 
 
 def with_way_back(page: str, href: str, label: str) -> str:

@@ -7,6 +7,11 @@
 - `/p/TOKEN`: preferences: themes, pause, leave; saved at once.
 - `/archive`: every sent digest's public copy, an index per theme, Atom feeds.
 - `/subscribe`: the sign-up form with double opt-in, when `signup.enabled` (digest.web.signup).
+- `/c/TOKEN`: a post link of an issue (`[tracking] clicks`, digest.tracking): a redirect to
+  the URL stored for the post the token names, counted per edition and post on a GET while
+  clicks are on; a HEAD (link checkers) is answered, never counted.
+- `/o/TOKEN.gif`: an edition's open pixel (`[tracking] opens`, off by default): a 1x1 GIF,
+  counted per edition on a GET while opens are on.
 
 Tokens are HMAC-signed per purpose and address (digest.tokens); a forged, tampered or
 other-purpose token gets a 404 page and changes nothing. Every form post (except the
@@ -22,13 +27,15 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from digest.compose.render import safe_url
 from digest.compose.strings import reader_language
 from digest.config import Config
 from digest.store import Store, WebStore
 from digest.tokens import load_secret, make_token, read_token
+from digest.tracking import CLICK_PATH, OPEN_PATH, PIXEL_GIF, read_click_token, read_open_token
 from digest.web.archive import (
     DIGEST_ID,
     ArchiveEntry,
@@ -174,6 +181,27 @@ def subscriber_app(
             return preferences_page(request, email, status_code=409)
         return preferences_page(request, email, notice=words["t"]["saved"])
 
+    # -- counted post links --------------------------------------------------------------
+
+    async def click(request: Request) -> Response:
+        target = read_click_token(secret, request.path_params["token"])
+        if target is None:
+            raise PageError(404, t["bad_link"])
+        # Links keep working once clicks are turned off; they are just no longer counted.
+        count = config.tracking.clicks and request.method == "GET"
+        url = safe_url(web.follow_click(target.edition, target.post_key, count=count))
+        if not url:  # the post is gone from the store, or its URL is not http(s)
+            raise PageError(404, t["error_404"])
+        return RedirectResponse(url, status_code=302)
+
+    async def opened(request: Request) -> Response:
+        edition = read_open_token(secret, request.path_params["token"])
+        if edition is None:
+            raise PageError(404, t["bad_link"])
+        if config.tracking.opens and request.method == "GET":
+            web.count_open(edition)
+        return Response(PIXEL_GIF, media_type="image/gif")
+
     # -- token-less pages ----------------------------------------------------------------
 
     async def home(request: Request) -> Response:
@@ -250,6 +278,8 @@ def subscriber_app(
         Route("/", home),
         Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/p/{token}", preferences, methods=["GET", "POST"]),
+        Route(f"/{CLICK_PATH}/{{token}}", click, methods=["GET"]),  # HEAD too, uncounted
+        Route(f"/{OPEN_PATH}/{{token}}.gif", opened, methods=["GET"]),
         Route("/unsubscribe", how_to),
         Route("/preferences", how_to),
         Route("/archive", archive_index),

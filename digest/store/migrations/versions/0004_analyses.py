@@ -1,7 +1,7 @@
 """Theme matching's analyses, cached: a planner that finds them never loads Kiwi's model.
 
 Revision ID: 0004
-Revises: 0003a
+Revises: 0003c
 Create Date: 2026-12-03 17:50:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003a"
+down_revision: str | Sequence[str] | None = "0003c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
