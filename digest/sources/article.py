@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,15 @@ import lxml.html
 from lxml import etree
 
 from digest.models import Post
-from digest.sources.html import clean_text, first_image, html_to_text, strip_boilerplate
+from digest.sources.byline import (
+    in_comments,
+    person_name,
+    split_break_paragraphs,
+    visible_byline,
+    visible_date,
+    visible_deck,
+)
+from digest.sources.html import clean_text, first_image, html_to_text
 
 # trafilatura logs every page it finds too short at WARNING; that is ours to report.
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
@@ -43,6 +50,9 @@ class Article:
     # Why the page is not an article (a profile, a section front, an undated "about" page),
     # or "" when it is one: page and sitemap sources store articles only.
     not_article: str = ""
+    # The page says it is an article (JSON-LD or og:type), rather than only looking like one
+    # (a date and enough text): page sources learn the articles' URL pattern from these.
+    marked: bool = False
 
 
 _ARTICLE_TYPES = {
@@ -105,6 +115,10 @@ def extract_article(html: str, url: str) -> Article | None:
     meta = _meta(root, url)
     import trafilatura  # imported on first use: it is slow to import and feeds rarely need it
 
+    if "<br" in html.lower():
+        # paragraphs separated by <br><br> become <p>s, which the extractor keeps apart
+        split_break_paragraphs(root)
+        html = lxml.html.tostring(root, encoding="unicode")
     extracted = trafilatura.bare_extraction(
         html,
         url=url,
@@ -134,7 +148,7 @@ def extract_article(html: str, url: str) -> Article | None:
     published = meta.get("published") or _parse_date(doc.date)
     # trafilatura's own guess may be a commenter's nickname: kept only if the page's comments
     # do not hold it.
-    guess = strip_boilerplate(clean_text(doc.author or "")) if doc else ""
+    guess = person_name(doc.author or "") if doc else ""
     if guess and _named_in_comments(root, guess):
         guess = ""
     author = meta.get("author") or guess
@@ -157,6 +171,8 @@ def extract_article(html: str, url: str) -> Article | None:
         tags=tags,
         description=meta.get("description", ""),
         language=(meta.get("language") or "")[:2].lower(),
+        marked=bool(meta.get("ld_types", set()) & _ARTICLE_TYPES)
+        or meta.get("og_type") == "article",
         not_article=_kind(
             meta.get("ld_types", set()),
             meta.get("og_type", ""),
@@ -215,17 +231,30 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
     title = content('//meta[@property="og:title"]', '//meta[@name="twitter:title"]')
     if title:
         found["title"] = clean_text(title)
+    # JSON-LD, then the meta tags, then the visible byline; each cleaned to the name
+    # ("홍길동 기자" -> "홍길동"); an article:author that is a profile URL names nobody.
     author = (
-        _json_ld_author(ld)
-        or content('//meta[@name="author"]', '//meta[@property="article:author"]')
-        or _byline(root)
+        person_name(_json_ld_author(ld))
+        or person_name(content('//meta[@name="author"]'))
+        or person_name(content('//meta[@property="article:author"]'))
+        or person_name(content('//meta[@name="dable:author"]', '//meta[@name="byl"]'))
+        or visible_byline(root)
     )
-    if author and "://" not in author:
-        found["author"] = strip_boilerplate(clean_text(author)) or clean_text(author)
+    if author:
+        found["author"] = author
     image = content('//meta[@property="og:image"]', '//meta[@name="twitter:image"]')
     if image:
         found["image"] = urljoin(url, image)
-    description = content('//meta[@property="og:description"]', '//meta[@name="description"]')
+    # The publisher's deck: og:description or JSON-LD's, else the subheadline shown under the
+    # title; a plain description meta tag comes last, as many CMSs fill it with the body's
+    # first words.
+    description = (
+        content('//meta[@property="og:description"]')
+        or _json_ld(ld, "description", article_only=True)
+        or content('//meta[@name="twitter:description"]')
+        or visible_deck(root, title)
+        or content('//meta[@name="description"]')
+    )
     if description:
         found["description"] = clean_text(description)
     published = _parse_date(
@@ -236,7 +265,7 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
             "//time[@datetime]",
         )
         or _json_ld(ld, "datePublished")
-    )
+    ) or visible_date(root)
     if published:
         found["published"] = published
     updated = _parse_date(
@@ -256,47 +285,11 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
     return found
 
 
-_BYLINE_MARK = re.compile(r"byline|writer|reporter|journalist|author", re.IGNORECASE)
-_ADDRESS = re.compile(r"\S+@\S+|https?://\S+")
-_COMMENTS_MARK = re.compile(r"comment|reply|replies|disqus|댓글", re.IGNORECASE)
-# "홍길동 기자", "By Jane Doe", "글 · 홍길동": the name, without the title or the lead word.
-_BYLINE_WORDS = re.compile(
-    r"^(?:by|글|written by|기자|취재)\s*[:·|]?\s*"
-    r"|\s*(?:선임|수석|객원)?\s*(?:기자|특파원|논설위원|에디터)$",
-    re.IGNORECASE,
-)
-
-
 def _named_in_comments(root: Any, name: str) -> bool:
     for el in root.iter():
-        if isinstance(el.tag, str) and el.text and name in el.text and _in_comments(el):
+        if isinstance(el.tag, str) and el.text and name in el.text and in_comments(el):
             return True
     return False
-
-
-def _in_comments(el: Any) -> bool:
-    for node in [el, *el.iterancestors()]:
-        marker = f"{node.get('class', '')} {node.get('id', '')}"
-        if _COMMENTS_MARK.search(marker):
-            return True
-    return False
-
-
-def _byline(root: Any) -> str:
-    """The visible byline's name: an element marked as byline, writer, reporter or author
-    (by class, id, rel or itemprop), never one inside the comments."""
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
-        marker = " ".join(el.get(a, "") for a in ("class", "id", "rel", "itemprop"))
-        if not _BYLINE_MARK.search(marker) or _in_comments(el):
-            continue
-        text = clean_text(_ADDRESS.sub(" ", " ".join(el.itertext())))
-        for _ in range(2):
-            text = _BYLINE_WORDS.sub("", text).strip()
-        if 1 < len(text) <= 40:
-            return text
-    return ""
 
 
 def _json_ld_author(items: list[dict[str, Any]]) -> str:
@@ -312,8 +305,10 @@ def _json_ld_author(items: list[dict[str, Any]]) -> str:
     return ""
 
 
-def _json_ld(items: list[dict[str, Any]], key: str) -> str:
+def _json_ld(items: list[dict[str, Any]], key: str, *, article_only: bool = False) -> str:
     for item in items:
+        if article_only and not _json_ld_types([item]) & _ARTICLE_TYPES:
+            continue  # a WebSite's or Organization's description is not the article's
         if isinstance(item.get(key), str):
             return str(item[key])
     return ""
