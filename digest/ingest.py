@@ -29,7 +29,7 @@ from digest.sources.encoding import decode, scrub
 from digest.sources.feed import merge_tags, read_feed
 from digest.sources.fetch import Fetcher, Limits, Response, Site, is_remote, short
 from digest.sources.folder import read_folder
-from digest.sources.page import read_listing
+from digest.sources.page import off_pattern, read_listing
 from digest.store import Store
 
 MAX_PARALLEL_SOURCES = 4
@@ -393,7 +393,13 @@ async def _read_page(source: SourceConfig, store: Store, now: datetime, fetcher:
     posts: list[Post] = []
     undated: set[str] = set()
     errors: list[str] = []
-    for outcome in await asyncio.gather(*(one(u) for u in articles)):
+    outcomes = await asyncio.gather(*(one(u) for u in articles))
+    # The URL patterns of the pages that say they are articles: a page that only looks like
+    # one (a date, some text) off those patterns is a profile or a section front.
+    marked = [o.url for o in outcomes if isinstance(o, Article) and o.marked and not o.not_article]
+    for outcome in outcomes:
+        if isinstance(outcome, Article) and not outcome.marked and not outcome.not_article:
+            outcome = replace(outcome, not_article=off_pattern(outcome.url, marked))
         if outcome is None:
             read.unchanged += 1
         elif isinstance(outcome, Exception):

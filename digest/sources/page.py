@@ -26,6 +26,36 @@ _NOT_ARTICLE = re.compile(
 )
 
 
+def url_shape(url: str) -> str:
+    """The pattern of a URL's path and query, without what varies between articles:
+    `/news/articleView.html?idxno=101` -> `/news/articleView.html?idxno`, `/node/7` and
+    `/node/8` -> `/node/*`, `/2026/11/28/slug` -> `/#/*/*/*`."""
+    parts = urlsplit(url)
+    shaped: list[str] = []
+    for index, segment in enumerate(s for s in parts.path.split("/") if s):
+        if index == 0:
+            shaped.append(re.sub(r"\d+", "#", segment))
+        elif "." in segment and not any(c.isdigit() for c in segment):
+            shaped.append(segment)  # a script's name: articleView.html, view.php
+        else:
+            shaped.append("*")
+    keys = sorted({k.split("=", 1)[0] for k in parts.query.split("&") if k})
+    return "/" + "/".join(shaped) + ("?" + "&".join(keys) if keys else "")
+
+
+def off_pattern(url: str, marked: list[str]) -> str:
+    """Why a page that is an article only by its date and text length is suspect ("" if it is
+    not): the pages that say they are articles (`marked`, two at least) share URL patterns,
+    and `url` has none of them (an author's profile with a biography, a section front)."""
+    shapes = {url_shape(u) for u in marked}
+    if len(marked) < 2 or url_shape(url) in shapes:
+        return ""
+    return (
+        f"no article metadata, and its URL is off the articles' pattern "
+        f"({', '.join(sorted(shapes)[:3])})"
+    )
+
+
 @dataclass(frozen=True)
 class Listing:
     articles: tuple[str, ...] = ()
