@@ -1,0 +1,181 @@
+"""A Korean news site as a newsroom runs it (tests/fixtures/newsite: front page, sections,
+author pages, "회사소개", ten articles with bylines, decks, captions, related boxes and comments,
+three of them in EUC-KR, a teaser-only EUC-KR RSS feed and a sitemap), served on 127.0.0.1 and
+ingested with `digest -v ingest` four ways: a page source on the front page, a page source on
+the sitemap, a feed source on the RSS and a feed source given the front page. Each must store
+the ten articles and nothing else, each with its byline's author, its deck as description,
+its date and its body without comments, captions or related headlines.
+
+On SQLite and, with DIGEST_TEST_PG set, on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from digest.sources.byline import person_name, visible_byline, visible_date
+from digest.sources.page import off_pattern, url_shape
+
+from .conftest import store_url
+from .fixtures.newsite import score, sitegen
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "site" in metafunc.fixturenames:
+        metafunc.parametrize("store_backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def site() -> Iterator[sitegen.Running]:
+    with sitegen.serve() as running:
+        yield running
+
+
+def ingest(tmp_path: Path, kind: str, site: sitegen.Running) -> score.Score:
+    card = score.run(tmp_path, kind, site.base, store_url())
+    assert card.exit_code == 0, card.output
+    return card
+
+
+def assert_perfect(card: score.Score) -> None:
+    details = "\n".join([card.row(), *card.problems, *card.non_articles])
+    assert card.articles == 10, details
+    assert card.non_articles == [], details
+    assert card.authors == 10, details
+    assert card.decks == 10, details
+    assert card.dates == 10, details
+    assert card.bodies == 10, details
+    assert card.perfect, details
+
+
+def skipped_lines(output: str) -> dict[str, str]:
+    """path -> reason of each `skipped URL: not an article (reason)` line of `-v ingest`."""
+    found: dict[str, str] = {}
+    for line in output.splitlines():
+        match = re.match(r"\s+skipped https?://[^/]+(/\S*): not an article \((.*)\)$", line)
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def test_front_page_as_a_page_source(tmp_path: Path, site: sitegen.Running) -> None:
+    """Every link of the front page is followed; the ten articles are stored, the section
+    fronts, author pages and the full list are skipped with the reason, including the two
+    profiles that have a dated biography long enough to pass for an article (off the URL
+    pattern of the pages that say they are articles)."""
+    card = ingest(tmp_path, "page", site)
+    assert_perfect(card)
+    assert "newsite: 10 new, 0 updated, 0 unchanged, 14 page(s) skipped" in card.output
+    skipped = skipped_lines(card.output)
+    expected = {"/news", *(f"/section/{k}" for k in sitegen.SECTIONS)}
+    expected |= {f"/user/{n}" for n in sitegen.AUTHORS}
+    assert set(skipped) == expected, card.output
+    for profile in ("/user/4", "/user/6"):
+        assert skipped[profile].startswith("no article metadata, and its URL is off the"), skipped
+        assert "/news/articleView.html?idxno" in skipped[profile]
+
+
+def test_sitemap_as_a_page_source(tmp_path: Path, site: sitegen.Running) -> None:
+    """The sitemap lists the articles and every other page: "회사소개" is skipped as
+    undated, the front page and the lists for their little text."""
+    card = ingest(tmp_path, "sitemap", site)
+    assert_perfect(card)
+    skipped = skipped_lines(card.output)
+    assert len(skipped) == 16, card.output
+    assert skipped["/about"] == "no publication date and no article metadata"
+    assert "/" in skipped and "/user/6" in skipped
+
+
+def test_teaser_only_euc_kr_feed(tmp_path: Path, site: sitegen.Running) -> None:
+    """The RSS feed (EUC-KR) carries a teaser per item and "홍길동 기자" as author on most:
+    each article is completed from its page (three of them EUC-KR), the author is the name
+    and the description the publisher's deck, not the teaser."""
+    card = ingest(tmp_path, "feed", site)
+    assert_perfect(card)
+    assert "newsite: 10 new, 0 updated, 0 unchanged" in card.output
+    posts = score.stored_posts(tmp_path, store_url())
+    assert all(len(p.text) > 800 for p in posts)  # the full article, not the teaser
+    by_id = {p.url.rsplit("=", 1)[-1]: p for p in posts}
+    assert by_id["102"].title == "흔들리는 시장, 개인 투자자의 전략은"  # EUC-KR, both ways
+
+
+def test_front_page_given_as_the_feed(tmp_path: Path, site: sitegen.Running) -> None:
+    card = ingest(tmp_path, "discovered", site)
+    assert_perfect(card)
+    assert "read the feed it announces" in card.output
+    assert f"{site.base}/rss/allArticle.xml" in card.output
+
+
+# -- the general rules behind the scorecard, on markup the fixture site does not use ----------
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        ("홍길동 기자", "홍길동"),
+        ("홍길동 기자 hong@example.co.kr", "홍길동"),
+        ("글·사진 홍길동 기자", "홍길동"),
+        ("[서울=뉴스] 홍길동·김철수 기자", "홍길동, 김철수"),
+        ("홍길동 선임기자", "홍길동"),
+        ("By Jane Doe", "Jane Doe"),
+        ("jane@example.org (Jane Doe)", "Jane Doe"),
+        ("Haebom", "Haebom"),
+        ("https://facebook.com/someone", ""),
+        ("입력 2026.11.28 14:05", ""),
+    ],
+)
+def test_person_name(raw: str, name: str) -> None:
+    assert person_name(raw) == name
+
+
+@pytest.mark.parametrize(
+    ("markup", "author"),
+    [
+        ('<div class="article-writer">김민지 기자</div>', "김민지"),
+        ('<p class="writer">글 이수진 논설위원</p>', "이수진"),
+        ('<ul class="info-text"><li>박준 기자</li><li>입력 2026.11.28 14:05</li></ul>', "박준"),
+        # no marked byline: a short line of the article's own that reads "... 기자"
+        ("<article><p>본문입니다.</p><p>글·사진 정하늘 기자</p></article>", "정하늘"),
+        # a related box's and a commenter's bylines are other people's
+        (
+            '<div class="related"><span class="byline">남궁민 기자</span></div>'
+            '<div id="comments"><span class="writer">오지랖 기자</span></div>'
+            '<span class="byline">서하준 기자</span>',
+            "서하준",
+        ),
+    ],
+)
+def test_visible_byline(markup: str, author: str) -> None:
+    root = lxml.html.document_fromstring(f"<html><body>{markup}</body></html>")
+    assert visible_byline(root) == author
+
+
+@pytest.mark.parametrize(
+    ("markup", "when"),
+    [
+        ('<span class="date">입력 2026.11.28 14:05</span>', datetime(2026, 11, 28, 5, 5)),
+        ("<p>기사입력 : 2026-11-21 오후 5:40</p>", datetime(2026, 11, 21, 8, 40)),
+        ("<p>등록 2026년 11월 3일 09:30</p>", datetime(2026, 11, 3, 0, 30)),
+        ("<p>Published 2026-11-03 09:30</p>", datetime(2026, 11, 3, 9, 30)),
+        ('<div class="comment">입력 2026.11.28 14:05</div><p>본문</p>', None),
+    ],
+)
+def test_visible_date(markup: str, when: datetime | None) -> None:
+    root = lxml.html.document_fromstring(f"<html><body>{markup}</body></html>")
+    assert visible_date(root) == (when.replace(tzinfo=UTC) if when else None)
+
+
+def test_url_shapes_learned_from_the_articles() -> None:
+    assert url_shape("http://x/news/articleView.html?idxno=12") == "/news/articleView.html?idxno"
+    assert url_shape("http://x/node/7") == url_shape("http://x/node/8") == "/node/*"
+    assert url_shape("http://x/2026/11/28/a-slug") == "/#/*/*/*"
+    marked = ["http://x/2026/11/28/one", "http://x/2026/11/27/two"]
+    assert off_pattern("http://x/2026/11/26/three", marked) == ""
+    assert "off the articles' pattern" in off_pattern("http://x/user/4", marked)
+    assert off_pattern("http://x/user/4", marked[:1]) == ""  # one article is no pattern
