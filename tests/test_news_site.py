@@ -179,3 +179,63 @@ def test_url_shapes_learned_from_the_articles() -> None:
     assert off_pattern("http://x/2026/11/26/three", marked) == ""
     assert "off the articles' pattern" in off_pattern("http://x/user/4", marked)
     assert off_pattern("http://x/user/4", marked[:1]) == ""  # one article is no pattern
+
+
+_PARAGRAPH = (
+    "정부는 내년부터 인공지능 기본법 시행령을 적용한다고 밝혔다. 업계는 세부 기준을 기다린다. "
+)
+
+
+def _page(head: str, article: str, after: str = "") -> str:
+    body = "".join(f"<p>{_PARAGRAPH * 3}{n}번째 문단.</p>" for n in range(1, 5))
+    return (
+        f'<!doctype html><html lang="ko"><head><meta charset="utf-8"><title>시행령 발표</title>'
+        f'<meta property="og:site_name" content="뉴스포털">{head}</head><body>'
+        '<aside class="sidebar"><time datetime="2020-01-01T00:00:00+09:00">2020.01.01</time>'
+        '<span class="byline">남궁민 기자</span></aside>'
+        f'<div class="article-body"><h1>시행령 발표</h1>{article}{body}</div>{after}</body></html>'
+    )
+
+
+def test_a_different_newsroom_markup() -> None:
+    """Markup the fixture site does not use: the paper's name as <meta name="author">, an
+    Organization as JSON-LD author, a zone-less time on a Korean page, a sidebar <time>
+    before the article's, comments and a caption inside the article's own container."""
+    from digest.sources.article import extract_article
+
+    head = (
+        '<meta name="author" content="뉴스포털">'
+        '<script type="application/ld+json">{"@type": "NewsArticle", "author": '
+        '{"@type": "Organization", "name": "뉴스포털"}}</script>'
+    )
+    article = (
+        '<div class="view-info"><span class="name">뉴스포털</span>'
+        '<span class="writer">김하늘 기자 sky@portal.example</span>'
+        '<time datetime="2026-11-28T14:05:00">2026.11.28 14:05</time></div>'
+        '<div class="photo_caption">▲ 시행령 발표 현장 모습</div>'
+    )
+    comments = (
+        '<div class="cmt_list"><div class="cmt_item"><b class="nick">지나가는독자</b>'
+        f"<p>{_PARAGRAPH}댓글입니다.</p></div></div>"
+    )
+    page = _page(head, article + comments)
+    found = extract_article(page, "https://portal.example/news/1")
+    assert found is not None
+    assert found.author == "김하늘"
+    assert found.published == datetime(2026, 11, 28, 5, 5, tzinfo=UTC)  # 14:05 KST
+    assert "1번째 문단" in found.text and "4번째 문단" in found.text
+    assert "댓글입니다" not in found.text and "시행령 발표 현장" not in found.text
+    assert "남궁민" not in found.text and found.marked
+
+
+def test_a_byline_only_at_the_end_of_the_text() -> None:
+    from digest.sources.article import extract_article
+
+    page = _page("", "", after="").replace(
+        "4번째 문단.</p>", "4번째 문단.</p><p>/글·사진=정하늘 기자 sky@portal.example</p>"
+    )
+    page = page.replace("<title>", '<meta property="og:type" content="article"><title>')
+    found = extract_article(page, "https://portal.example/news/2")
+    assert found is not None
+    assert found.author == "정하늘"  # not the sidebar's 남궁민
+    assert "정하늘" not in found.text

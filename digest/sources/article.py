@@ -9,10 +9,11 @@ byline ("홍길동 기자"). Explicit markup (`article:published_time`, `<meta n
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urljoin
 
@@ -21,12 +22,15 @@ from lxml import etree
 
 from digest.models import Post
 from digest.sources.byline import (
+    KST,
+    drop_furniture,
     in_comments,
     person_name,
     split_break_paragraphs,
     visible_byline,
     visible_date,
     visible_deck,
+    visible_time,
 )
 from digest.sources.html import clean_text, first_image, html_to_text
 
@@ -61,6 +65,7 @@ _ARTICLE_TYPES = {
     "scholarlyarticle", "socialmediaposting", "liveblogposting",
 }  # fmt: skip
 _NOT_ARTICLE_TYPES = {"profilepage", "person", "collectionpage", "searchresultspage", "aboutpage"}
+_ORGANIZATIONS = {"organization", "newsmediaorganization", "corporation"}
 MIN_ARTICLE_CHARS = 400
 
 
@@ -115,10 +120,12 @@ def extract_article(html: str, url: str) -> Article | None:
     meta = _meta(root, url)
     import trafilatura  # imported on first use: it is slow to import and feeds rarely need it
 
-    if "<br" in html.lower():
-        # paragraphs separated by <br><br> become <p>s, which the extractor keeps apart
-        split_break_paragraphs(root)
-        html = lxml.html.tostring(root, encoding="unicode")
+    # The extractor gets a copy without the comments, related boxes and captions, and with
+    # paragraphs separated by <br><br> as <p>s, which it keeps apart.
+    work = copy.deepcopy(root)
+    drop_furniture(work)
+    split_break_paragraphs(work)
+    html = lxml.html.tostring(work, encoding="unicode")
     extracted = trafilatura.bare_extraction(
         html,
         url=url,
@@ -233,15 +240,30 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
         found["title"] = clean_text(title)
     # JSON-LD, then the meta tags, then the visible byline; each cleaned to the name
     # ("홍길동 기자" -> "홍길동"); an article:author that is a profile URL names nobody.
-    author = (
-        person_name(_json_ld_author(ld))
-        or person_name(content('//meta[@name="author"]'))
-        or person_name(content('//meta[@property="article:author"]'))
-        or person_name(content('//meta[@name="dable:author"]', '//meta[@name="byl"]'))
-        or visible_byline(root)
-    )
-    if author:
-        found["author"] = author
+    # Many Korean CMSs put the paper's own name in <meta name="author">: not a person.
+    site_names = {
+        n.replace(" ", "").lower()
+        for n in (
+            content('//meta[@property="og:site_name"]'),
+            content('//meta[@name="application-name"]'),
+            _json_ld_publisher(ld),
+        )
+        if n
+    }
+    for candidate in (
+        _json_ld_author(ld),
+        content('//meta[@name="author"]'),
+        content('//meta[@property="article:author"]'),
+        content('//meta[@name="dable:author"]', '//meta[@name="byl"]'),
+    ):
+        name = person_name(candidate)
+        if name and name.replace(" ", "").lower() not in site_names:
+            found["author"] = name
+            break
+    else:
+        author = visible_byline(root)
+        if author and author.replace(" ", "").lower() not in site_names:
+            found["author"] = author
     image = content('//meta[@property="og:image"]', '//meta[@name="twitter:image"]')
     if image:
         found["image"] = urljoin(url, image)
@@ -257,19 +279,33 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
     )
     if description:
         found["description"] = clean_text(description)
+    # A time without a zone on a Korean page is Korean time.
+    language = root.get("lang") or content('//meta[@property="og:locale"]')
+    zone = KST if language.lower().startswith("ko") else UTC
     published = _parse_date(
         content(
             '//meta[@property="article:published_time"]',
+            '//meta[@name="article:published_time"]',
+            '//meta[@property="og:published_time"]',
             '//meta[@itemprop="datePublished"]',
+            '//*[@itemprop="datePublished"][@datetime]',
+            '//meta[@name="pubdate"]',
+            '//meta[@name="publishdate"]',
             '//meta[@name="date"]',
-            "//time[@datetime]",
         )
         or _json_ld(ld, "datePublished")
+        or visible_time(root),
+        zone,
     ) or visible_date(root)
     if published:
         found["published"] = published
     updated = _parse_date(
-        content('//meta[@property="article:modified_time"]') or _json_ld(ld, "dateModified")
+        content(
+            '//meta[@property="article:modified_time"]',
+            '//meta[@name="article:modified_time"]',
+        )
+        or _json_ld(ld, "dateModified"),
+        zone,
     )
     if updated:
         found["updated"] = updated
@@ -279,7 +315,6 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
     ]
     if any(tags):
         found["tags"] = tuple(dict.fromkeys(t for t in tags if t))
-    language = root.get("lang") or content('//meta[@property="og:locale"]')
     if language:
         found["language"] = language
     return found
@@ -293,15 +328,28 @@ def _named_in_comments(root: Any, name: str) -> bool:
 
 
 def _json_ld_author(items: list[dict[str, Any]]) -> str:
-    """The `author` of a JSON-LD article: a name, or {"name": ...}, or the first of a list."""
+    """The `author` of a JSON-LD article: a name, or {"name": ...}, or the first of a list;
+    an Organization (the publisher named as author) is nobody's name."""
     for item in items:
         author = item.get("author")
         if isinstance(author, list) and author:
             author = author[0]
         if isinstance(author, dict):
+            if _json_ld_types([author]) & _ORGANIZATIONS:
+                continue
             author = author.get("name")
         if isinstance(author, str) and author.strip():
             return author.strip()
+    return ""
+
+
+def _json_ld_publisher(items: list[dict[str, Any]]) -> str:
+    for item in items:
+        publisher = item.get("publisher")
+        if isinstance(publisher, dict) and isinstance(publisher.get("name"), str):
+            return str(publisher["name"])
+        if _json_ld_types([item]) & _ORGANIZATIONS and isinstance(item.get("name"), str):
+            return str(item["name"])
     return ""
 
 
@@ -314,11 +362,12 @@ def _json_ld(items: list[dict[str, Any]], key: str, *, article_only: bool = Fals
     return ""
 
 
-def _parse_date(value: str | None) -> datetime | None:
+def _parse_date(value: str | None, zone: tzinfo = UTC) -> datetime | None:
+    """An ISO 8601 time (also "2026-11-28 14:05:00"), in `zone` when it names none."""
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)

@@ -19,11 +19,12 @@ from digest.sources.html import clean_text
 
 KST = timezone(timedelta(hours=9))
 
-# class / id / rel / itemprop of an element that holds the byline
-_BYLINE_MARK = re.compile(
-    r"byline|writer|reporter|journalist|author|info-?text|art(?:icle)?-?info|view-?info|"
-    r"news-?info|user-?info|name",
-    re.IGNORECASE,
+# class / id / rel / itemprop of an element that holds the byline; the weak marks (an
+# "info" line, a "name") count only when the text reads "홍길동 기자": a <span class="name">
+# may be the site's name.
+_BYLINE_MARK = re.compile(r"byline|writer|reporter|journalist|author", re.IGNORECASE)
+_WEAK_BYLINE_MARK = re.compile(
+    r"info-?text|art(?:icle)?-?info|view-?info|news-?info|user-?info|name", re.IGNORECASE
 )
 # the reader's side and other articles' boxes: nothing in them is about this article
 _ELSEWHERE_MARK = re.compile(
@@ -118,12 +119,16 @@ def visible_byline(root: Any) -> str:
     then any short text of the page's own that reads "홍길동 기자"; never one in the
     comments, a related box, a sidebar or the footer."""
     candidates: list[Any] = []
+    weak: list[Any] = []
     fallback: list[Any] = []
     for el in root.iter():
         if not isinstance(el.tag, str) or el.tag in ("script", "style", "title", "meta"):
             continue
-        if _BYLINE_MARK.search(_marker(el)):
+        marker = _marker(el)
+        if _BYLINE_MARK.search(marker):
             candidates.append(el)
+        elif _WEAK_BYLINE_MARK.search(marker):
+            weak.append(el)
         elif el.tag in ("p", "div", "span", "li", "em", "strong", "b", "address", "dd", "td"):
             fallback.append(el)
     for el in candidates:
@@ -134,9 +139,9 @@ def visible_byline(root: Any) -> str:
             name = person_name(text)
             if name:
                 return name
-    for el in fallback:
+    for el in [*weak, *fallback]:
         text = clean_text(" ".join(el.itertext()))
-        if len(text) > 80 or not _KOREAN_NAMES.search(text) or elsewhere(el):
+        if len(text) > 120 or not _KOREAN_NAMES.search(text) or elsewhere(el):
             continue
         name = person_name(text)
         if name:
@@ -284,3 +289,40 @@ def _wrap_runs(el: Any) -> None:
             else:
                 para.append(part)
         el.append(para)
+
+
+# Boxes inside or around the article that are not its text: the comments, other articles'
+# headlines, photo captions. Dropped before the main text is extracted.
+_FURNITURE_MARK = re.compile(
+    r"comment|(?:^|[\s_-])cmt|reply|replies|disqus|댓글|related|relation|recommend|popular|"
+    r"most-?read|ranking|other-?news|more-?news|caption|photo-?desc|img-?desc",
+    re.IGNORECASE,
+)
+_KEEP_TAGS = {"html", "body", "main", "head"}
+
+
+def drop_furniture(root: Any) -> None:
+    """Remove, in place, the comments, related boxes and captions marked by class or id;
+    never an element that holds most of the page's text (a <div class="has-comments">
+    around the whole article)."""
+    body = root.find(".//body")
+    total = len(" ".join((body if body is not None else root).itertext()))
+    for el in list(root.iter()):
+        if not isinstance(el.tag, str) or el.tag in _KEEP_TAGS or el.getparent() is None:
+            continue
+        marker = f"{el.get('class', '')} {el.get('id', '')}"
+        if not marker.strip() or not _FURNITURE_MARK.search(marker):
+            continue
+        if len(" ".join(el.itertext())) > total / 2:
+            continue
+        el.drop_tree()
+
+
+def visible_time(root: Any) -> str:
+    """The `datetime` of the first <time> of the article's own (not a comment's, not a
+    related article's)."""
+    for el in root.iter("time"):
+        value = (el.get("datetime") or "").strip()
+        if value and not elsewhere(el):
+            return str(value)
+    return ""

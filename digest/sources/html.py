@@ -46,9 +46,11 @@ _REPORTER = r"[가-힣]{2,4}\s?(?:선임|수석|객원|인턴|전문)?\s?(?:기�
 _DATELINE = re.compile(
     rf"^\s*[\[(【][^\])】]{{1,20}}=[^\])】]{{1,20}}[\])】]\s*(?:(?:{_REPORTER})\s*=?\s*)*"
 )
-# a paragraph that is only bylines: "홍길동 기자", "/ 홍길동 기자 hong@news.com", "By Jane Roe"
+# a paragraph that is only bylines: "홍길동 기자", "/ 홍길동 기자 hong@news.com", "By Jane Roe",
+# "글·사진=홍길동 기자"
 _BYLINE_LINE = re.compile(
-    rf"^[\s/·|-]*(?:(?:{_REPORTER})[\s,/·]*)+$|^\s*(?:By|Written by)\s+[A-Z][\w.'-]*"
+    rf"^[\s/·|-]*(?:(?:글|사진|글\s?[·/]\s?사진|취재|정리)\s?[=:：·]?\s*)?"
+    rf"(?:(?:{_REPORTER})[\s,/·]*)+$|^\s*(?:By|Written by)\s+[A-Z][\w.'-]*"
     r"(?:\s+[A-Z][\w.'-]*){0,3}\s*$"
 )
 _EMPTY_BRACKETS = re.compile(r"[\[(<]\s*[\])>]")
