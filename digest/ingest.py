@@ -29,7 +29,7 @@ from digest.sources.encoding import decode, scrub
 from digest.sources.feed import merge_tags, read_feed
 from digest.sources.fetch import Fetcher, Limits, Response, Site, is_remote, short
 from digest.sources.folder import read_folder
-from digest.sources.page import off_pattern, read_listing
+from digest.sources.page import article_shapes, off_pattern, read_listing
 from digest.store import Store
 
 MAX_PARALLEL_SOURCES = 4
@@ -397,9 +397,10 @@ async def _read_page(source: SourceConfig, store: Store, now: datetime, fetcher:
     # The URL patterns of the pages that say they are articles: a page that only looks like
     # one (a date, some text) off those patterns is a profile or a section front.
     marked = [o.url for o in outcomes if isinstance(o, Article) and o.marked and not o.not_article]
+    shapes = article_shapes(marked, articles)
     for outcome in outcomes:
         if isinstance(outcome, Article) and not outcome.marked and not outcome.not_article:
-            outcome = replace(outcome, not_article=off_pattern(outcome.url, marked))
+            outcome = replace(outcome, not_article=off_pattern(outcome.url, shapes))
         if outcome is None:
             read.unchanged += 1
         elif isinstance(outcome, Exception):

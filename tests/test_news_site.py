@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import lxml.html
 import pytest
+from click.testing import CliRunner
 
+from digest.cli import main
 from digest.sources.byline import person_name, visible_byline, visible_date
-from digest.sources.page import off_pattern, url_shape
+from digest.sources.page import article_shapes, off_pattern, url_shape
 
 from .conftest import store_url
 from .fixtures.newsite import score, sitegen
@@ -171,14 +174,74 @@ def test_visible_date(markup: str, when: datetime | None) -> None:
     assert visible_date(root) == (when.replace(tzinfo=UTC) if when else None)
 
 
-def test_url_shapes_learned_from_the_articles() -> None:
+def test_url_shapes_learned_from_the_articles_or_the_listing() -> None:
     assert url_shape("http://x/news/articleView.html?idxno=12") == "/news/articleView.html?idxno"
     assert url_shape("http://x/node/7") == url_shape("http://x/node/8") == "/node/*"
     assert url_shape("http://x/2026/11/28/a-slug") == "/#/*/*/*"
+    assert url_shape("http://x/one-post") == url_shape("http://x/another") == "/*"
     marked = ["http://x/2026/11/28/one", "http://x/2026/11/27/two"]
-    assert off_pattern("http://x/2026/11/26/three", marked) == ""
-    assert "off the articles' pattern" in off_pattern("http://x/user/4", marked)
-    assert off_pattern("http://x/user/4", marked[:1]) == ""  # one article is no pattern
+    shapes = article_shapes(marked, [])
+    assert off_pattern("http://x/2026/11/26/three", shapes) == ""
+    assert "off the articles' pattern" in off_pattern("http://x/user/4", shapes)
+    assert article_shapes(marked[:1], []) == set()  # one article is no pattern
+    # no page says it is an article: the pattern most of the listing's links share
+    listed = [f"http://x/view.php?id={n}" for n in range(5)] + ["http://x/user/1", "http://x/about"]
+    assert article_shapes([], listed) == {"/view.php?id"}
+    assert "off the articles' pattern" in off_pattern("http://x/user/1", {"/view.php?id"})
+    assert article_shapes([], listed[:2] + listed[5:]) == set()  # no pattern stands out
+
+
+def test_a_page_source_without_article_metadata_learns_the_pattern_from_the_listing(
+    tmp_path: Path, site: sitegen.Running
+) -> None:
+    """A site whose pages carry no article metadata at all: the listing's links (mostly
+    articles) give the pattern, and a dated profile off it is skipped."""
+    listing = (
+        "".join(f'<li><a href="/view.php?id={n}">기사 {n}</a></li>' for n in range(1, 5))
+        + '<li><a href="/member/9">기자 소개</a></li>'
+    )
+    page = (
+        '<html lang="ko"><head><meta charset="utf-8"><title>{t}</title></head><body>'
+        '<div class="article"><h1>{t}</h1><div class="writer">{t} 기자</div>'
+        '<p class="date">입력 2026.11.2{n} 10:00</p>'
+        + "".join(f"<p>{_PARAGRAPH * 3}{{t}} {k}.</p>" for k in range(4))
+        + "</div></body></html>"
+    )
+    site.pages["/list"] = (f"<html><body><ul>{listing}</ul></body></html>".encode(), sitegen.HTML)
+    for n in range(1, 5):
+        site.pages[f"/view.php?id={n}"] = (page.format(t=f"정기자{n}", n=n).encode(), sitegen.HTML)
+    site.pages["/member/9"] = (page.format(t="프로필", n=9).encode(), sitegen.HTML)
+    config = score.write_config(tmp_path, "page", site.base, store_url())
+    config.write_text(config.read_text("utf-8").replace(f"{site.base}/", f"{site.base}/list"))
+    result = CliRunner().invoke(main, ["--config", str(config), "-v", "ingest"])
+    assert result.exit_code == 0, result.output
+    assert "newsite: 4 new, 0 updated, 0 unchanged, 1 page(s) skipped" in result.output
+    assert skipped_lines(result.output)["/member/9"].endswith("(/view.php?id)")
+
+
+def test_a_sentence_naming_a_reporter_is_no_byline() -> None:
+    root = lxml.html.document_fromstring(
+        "<html><body><p>한국 기자 협회가 성명을 냈다.</p>"
+        "<p>그는 김 기자에게 말했다.</p></body></html>"
+    )
+    assert visible_byline(root) == ""
+
+
+@pytest.mark.parametrize("feed_author", ["pjh@newsite.example", "뉴사이트", ""])
+def test_the_page_names_the_author_a_feed_does_not(feed_author: str) -> None:
+    """A feed's <author> that is only an e-mail address (RSS 2.0) or the paper's name gives
+    way to the page's byline; a person's name in the feed stays."""
+    from digest.models import Post
+    from digest.sources.article import Article, merge_into
+
+    post = Post(
+        source="s", guid="g", url="https://n.example/1", title="t", text="teaser",
+        published=datetime(2026, 11, 1, tzinfo=UTC), author=feed_author,
+    )  # fmt: skip
+    article = Article(url=post.url, title="t", text="본문 " * 300, author="박지훈",
+                      site_name="뉴사이트")  # fmt: skip
+    assert merge_into(post, article).author == "박지훈"
+    assert merge_into(replace(post, author="Jane Doe"), article).author == "Jane Doe"
 
 
 _PARAGRAPH = (

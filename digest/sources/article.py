@@ -57,6 +57,7 @@ class Article:
     # The page says it is an article (JSON-LD or og:type), rather than only looking like one
     # (a date and enough text): page sources learn the articles' URL pattern from these.
     marked: bool = False
+    site_name: str = ""  # og:site_name or the JSON-LD publisher: the paper, not a person
 
 
 _ARTICLE_TYPES = {
@@ -178,6 +179,7 @@ def extract_article(html: str, url: str) -> Article | None:
         tags=tags,
         description=meta.get("description", ""),
         language=(meta.get("language") or "")[:2].lower(),
+        site_name=meta.get("site_name", ""),
         marked=bool(meta.get("ld_types", set()) & _ARTICLE_TYPES)
         or meta.get("og_type") == "article",
         not_article=_kind(
@@ -203,11 +205,19 @@ def merge_into(post: Post, article: Article) -> Post:
         description = article.description  # the publisher's deck (og:description)
     elif not description and text != post.text:
         description = post.text  # the feed's teaser
+    author = post.author
+    paper = article.site_name.replace(" ", "").lower()
+    if article.author and (
+        not author or "@" in author or (paper and author.replace(" ", "").lower() == paper)
+    ):
+        # a feed's <author> that is only an e-mail address (as RSS 2.0 has it) or the paper's
+        # own name: the page's byline names the person
+        author = article.author
     return replace(
         post,
         text=text,
         title=post.title or article.title,
-        author=post.author or article.author,
+        author=author,
         image=article.image or post.image,
         image_alt=article.image_alt if article.image else post.image_alt,
         tags=post.tags or article.tags,
@@ -241,15 +251,14 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
     # JSON-LD, then the meta tags, then the visible byline; each cleaned to the name
     # ("홍길동 기자" -> "홍길동"); an article:author that is a profile URL names nobody.
     # Many Korean CMSs put the paper's own name in <meta name="author">: not a person.
-    site_names = {
-        n.replace(" ", "").lower()
-        for n in (
-            content('//meta[@property="og:site_name"]'),
-            content('//meta[@name="application-name"]'),
-            _json_ld_publisher(ld),
-        )
-        if n
-    }
+    papers = (
+        content('//meta[@property="og:site_name"]'),
+        _json_ld_publisher(ld),
+        content('//meta[@name="application-name"]'),
+    )
+    site_names = {n.replace(" ", "").lower() for n in papers if n}
+    if any(papers):
+        found["site_name"] = clean_text(next(n for n in papers if n))
     for candidate in (
         _json_ld_author(ld),
         content('//meta[@name="author"]'),

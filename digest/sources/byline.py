@@ -43,6 +43,17 @@ _TITLES = (
 _KOREAN_NAMES = re.compile(
     rf"(?<![가-힣])((?:[가-힣]{{2,4}}\s*[·,]\s*)*[가-힣]{{2,4}})\s?{_TITLES}(?![가-힣])"
 )
+# what may come before a byline's name on its line: punctuation, a dateline, a lead word
+_BYLINE_PREFIX = re.compile(
+    r"^[\W\d_]*(?:[\[(【][^\])】]{1,20}[\])】]\s*)?"
+    r"(?:(?:글|사진|글\s?[·/]\s?사진|취재|정리|기사|by)\s?[=:：·]?\s*)?$",
+    re.IGNORECASE,
+)
+# what may follow it: the end, punctuation, an address, a date, another byline
+_BYLINE_SUFFIX = re.compile(
+    r"\s*(?:$|[^\w\s]|_|\d|[\w.+-]+@|(?:기사\s?)?(?:입력|등록|승인|수정|게재|발행|송고)|"
+    r"[가-힣]{2,4}\s?(?:기자|특파원))"
+)
 _NOT_NAMES = {"사진", "그래픽", "영상", "자료", "글", "취재", "정리", "편집", "뉴스", "제공"}
 # lead words of a byline: "By", "글", "글·사진", "Written by", "취재"
 _LEAD = re.compile(
@@ -141,9 +152,17 @@ def visible_byline(root: Any) -> str:
                 return name
     for el in [*weak, *fallback]:
         text = clean_text(" ".join(el.itertext()))
-        if len(text) > 120 or not _KOREAN_NAMES.search(text) or elsewhere(el):
+        match = _KOREAN_NAMES.search(text) if len(text) <= 120 else None
+        # the byline opens the line ("글·사진 홍길동 기자 hong@...", "홍길동 기자 입력 ..."):
+        # "한국 기자 협회가 ..." in a sentence of the text is no byline
+        if (
+            match is None
+            or not _BYLINE_PREFIX.match(text[: match.start()])
+            or not _BYLINE_SUFFIX.match(text[match.end() :])
+            or elsewhere(el)
+        ):
             continue
-        name = person_name(text)
+        name = person_name(text[match.start() :])
         if name:
             return name
     return ""

@@ -144,7 +144,10 @@ def _xml_entry(
     description = html_to_text(description_html) if html else ""
     terms = (t.get("term") or t.get("label") or "" for t in entry.get("tags", []))
     authors = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
-    authors = authors or [entry.get("author", "")]
+    if len(authors) < 2 and entry.get("author"):
+        # one author: feedparser's string as written, since its name for an RSS <author>
+        # that is only an e-mail address is a fragment of the address ("ple")
+        authors = [entry["author"]]
     image, image_alt = _image(entry, html or description_html, link)
     post = Post(
         source=source.name,
