@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -153,6 +154,11 @@ def extract_article(html: str, url: str) -> Article | None:
     if not text:
         return None
     assert doc is not None  # text comes from doc
+    description = meta.get("description", "")
+    if meta.get("deck") and _opens(text, description):
+        # a CMS's og:description that is only the body's first words: the deck is the
+        # publisher's own summary
+        description = meta["deck"]
     published = meta.get("published") or _parse_date(doc.date)
     # trafilatura's own guess may be a commenter's nickname: kept only if the page's comments
     # do not hold it.
@@ -177,7 +183,7 @@ def extract_article(html: str, url: str) -> Article | None:
         image=image,
         image_alt=image_alt,
         tags=tags,
-        description=meta.get("description", ""),
+        description=description,
         language=(meta.get("language") or "")[:2].lower(),
         site_name=meta.get("site_name", ""),
         marked=bool(meta.get("ld_types", set()) & _ARTICLE_TYPES)
@@ -189,6 +195,13 @@ def extract_article(html: str, url: str) -> Article | None:
             text,
         ),
     )
+
+
+def _opens(text: str, description: str) -> bool:
+    """Whether `description` is the first words of `text` (an automatic description)."""
+    squeeze = re.compile(r"[\s.…]+")
+    head = squeeze.sub("", description)[:30]
+    return len(head) >= 10 and squeeze.sub("", text[: len(description) + 50]).startswith(head)
 
 
 def merge_into(post: Post, article: Article) -> Post:
@@ -279,11 +292,14 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
     # The publisher's deck: og:description or JSON-LD's, else the subheadline shown under the
     # title; a plain description meta tag comes last, as many CMSs fill it with the body's
     # first words.
+    deck = visible_deck(root, title)
+    if deck:
+        found["deck"] = deck
     description = (
         content('//meta[@property="og:description"]')
         or _json_ld(ld, "description", article_only=True)
         or content('//meta[@name="twitter:description"]')
-        or visible_deck(root, title)
+        or deck
         or content('//meta[@name="description"]')
     )
     if description:

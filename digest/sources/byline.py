@@ -71,7 +71,7 @@ _DATELINE = re.compile(
 )
 _DECK_MARK = re.compile(
     r"sub-?head(?:line|ing)?|sub-?title|sub_title|deck|standfirst|(?:^|[\s_-])dek(?:$|[\s_-])|"
-    r"article-?summary|summary-?title|lede|alternative-?headline",
+    r"article-?summary|summary-?title|lede|alternative-?headline|(?:head|title)-?sub",
     re.IGNORECASE,
 )
 _BLOCK_CHILDREN = {
