@@ -85,8 +85,9 @@ def test_front_page_as_a_page_source(tmp_path: Path, site: sitegen.Running) -> N
 
 
 def test_sitemap_as_a_page_source(tmp_path: Path, site: sitegen.Running) -> None:
-    """The sitemap lists the articles and every other page: "회사소개" is skipped as
-    undated, the front page and the lists for their little text."""
+    """A page source on /sitemap.xml (there is no `kind = "sitemap"`: a page source reads a
+    sitemap as such): the sitemap lists the articles and every other page; "회사소개" is
+    skipped as undated, the front page and the lists for their little text."""
     card = ingest(tmp_path, "sitemap", site)
     assert_perfect(card)
     skipped = skipped_lines(card.output)
