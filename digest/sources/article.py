@@ -28,6 +28,7 @@ from digest.sources.byline import (
     in_comments,
     person_name,
     split_break_paragraphs,
+    unwrap_layout_tables,
     visible_byline,
     visible_date,
     visible_deck,
@@ -126,6 +127,7 @@ def extract_article(html: str, url: str) -> Article | None:
     # paragraphs separated by <br><br> as <p>s, which it keeps apart.
     work = copy.deepcopy(root)
     drop_furniture(work)
+    unwrap_layout_tables(work)
     split_break_paragraphs(work)
     html = lxml.html.tostring(work, encoding="unicode")
     extracted = trafilatura.bare_extraction(

@@ -345,3 +345,17 @@ def visible_time(root: Any) -> str:
         if value and not elsewhere(el):
             return str(value)
     return ""
+
+
+def unwrap_layout_tables(root: Any) -> None:
+    """Tables used for page layout (older Korean sites put the whole article in a <td>)
+    become plain <div>s, in place, so the extractor, which skips tables, keeps their text; a
+    data table (many short cells) stays a table."""
+    for table in list(root.iter("table")):
+        cells = [c for c in table.iter("td", "th") if c.getparent() is not None]
+        longest = max((len(" ".join(c.itertext()).strip()) for c in cells), default=0)
+        if longest < 200 or (len(cells) > 12 and longest < 600):
+            continue
+        for el in [table, *table.iter("tbody", "thead", "tfoot", "tr", "td", "th")]:
+            if el.tag in ("table", "tbody", "thead", "tfoot", "tr", "td", "th"):
+                el.tag = "div"
