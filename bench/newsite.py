@@ -8,10 +8,11 @@ kind, each into a fresh store: a page source on the front page (`page`), a page 
 `/sitemap.xml` (`sitemap`), a feed source on the teaser-only EUC-KR RSS (`feed`), and a feed
 source given the front page, which announces the RSS (`discovered`). For each it prints the
 ten articles stored, the non-article pages stored (profiles, section fronts, "회사소개"), and
-of the stored articles: authors that are the byline's name, descriptions that are the
-publisher's deck, dates that are the page's, and bodies that hold every paragraph apart with
-no comment, caption, related headline or byline. `--verbose` adds each miss and the pages
-skipped as not articles, with the reason. Exits 1 unless every row is perfect.
+of the stored articles: titles that are the headline, authors that are the byline's name,
+descriptions that are the publisher's deck, dates that are the page's, and bodies that hold
+every paragraph apart with no comment, caption, related headline or byline. `--verbose`
+adds each miss and the pages skipped as not articles, with the reason. Exits 1 unless every
+row is perfect.
 """
 
 from __future__ import annotations

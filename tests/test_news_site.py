@@ -50,6 +50,7 @@ def assert_perfect(card: score.Score) -> None:
     details = "\n".join([card.row(), *card.problems, *card.non_articles])
     assert card.articles == 10, details
     assert card.non_articles == [], details
+    assert card.titles == 10, details
     assert card.authors == 10, details
     assert card.decks == 10, details
     assert card.dates == 10, details
