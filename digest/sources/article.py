@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 from lxml import etree
@@ -190,13 +190,21 @@ def extract_article(html: str, url: str) -> Article | None:
         site_name=meta.get("site_name", ""),
         marked=bool(meta.get("ld_types", set()) & _ARTICLE_TYPES)
         or meta.get("og_type") == "article",
-        not_article=_kind(
+        not_article=_front_page(url)
+        or _kind(
             meta.get("ld_types", set()),
             meta.get("og_type", ""),
             published or meta.get("updated"),
             text,
         ),
     )
+
+
+def _front_page(url: str) -> str:
+    """A site's home page is no article, whatever its og:type says (some themes put
+    "article" on every page)."""
+    parts = urlsplit(url)
+    return "the site's front page" if parts.path in ("", "/") and not parts.query else ""
 
 
 def _opens(text: str, description: str) -> bool:
