@@ -305,3 +305,35 @@ def test_a_byline_only_at_the_end_of_the_text() -> None:
     assert found is not None
     assert found.author == "정하늘"  # not the sidebar's 남궁민
     assert "정하늘" not in found.text
+
+
+def test_drupal_core_markup() -> None:
+    """A Drupal node as core writes it: RDFa only (typeof="schema:Article",
+    schema:dateCreated), "Submitted by <span class="username">...</span> on ..." in the
+    article's own <footer>, a comment whose author is a schema:Person too."""
+    from digest.sources.article import extract_article
+
+    body = "".join(f"<p>{_PARAGRAPH * 3}{n}번째 문단.</p>" for n in range(1, 5))
+    page = (
+        '<!DOCTYPE html><html lang="ko"><head><meta charset="utf-8"><title>시행령 | 뉴스D'
+        '</title></head><body><header role="banner"><a href="/" class="site-name">뉴스D</a>'
+        '</header><main><article role="article" about="/node/12" typeof="schema:Article" '
+        'class="node node--type-article"><h1><span property="schema:name">시행령</span></h1>'
+        '<footer class="node__meta"><div class="node__submitted">Submitted by <span '
+        'rel="schema:author" class="field field--name-uid"><span typeof="schema:Person" '
+        'property="schema:name" class="username">박지훈</span></span> on <span '
+        'property="schema:dateCreated" content="2026-11-29T05:05:00+00:00">Sat, 11/29/2026 - '
+        f'14:05</span></div></footer><div class="node__content">{body}'
+        '<section class="comment-wrapper"><article typeof="schema:Comment" class="comment">'
+        '<footer class="comment__meta"><span typeof="schema:Person" property="schema:name" '
+        'class="username">김서연</span></footer><p>좋은 기사네요. 댓글 남깁니다.</p></article>'
+        "</section>"
+        "</div></article></main></body></html>"
+    )
+    found = extract_article(page, "https://d.example/node/12")
+    assert found is not None
+    assert found.marked and found.not_article == ""
+    assert found.author == "박지훈"
+    assert found.published == datetime(2026, 11, 29, 5, 5, tzinfo=UTC)
+    assert len(found.text.split("\n\n")) == 4 and "4번째 문단" in found.text
+    assert "댓글 남깁니다" not in found.text

@@ -25,6 +25,7 @@ from digest.models import Post
 from digest.sources.byline import (
     KST,
     drop_furniture,
+    elsewhere,
     in_comments,
     person_name,
     split_break_paragraphs,
@@ -102,6 +103,17 @@ def _json_ld_items(root: Any) -> list[dict[str, Any]]:
             found = [data, *data["@graph"]]
         items.extend(item for item in found if isinstance(item, dict))
     return items
+
+
+def _rdfa_types(root: Any) -> set[str]:
+    """The schema.org types of the page's RDFa (`typeof="schema:Article"`, as Drupal writes
+    it), those of comments and other articles' boxes left out."""
+    found: set[str] = set()
+    for el in root.xpath("//*[@typeof]"):
+        names = [t for t in str(el.get("typeof")).split() if t.lower().startswith("schema:")]
+        if names and not elsewhere(el):
+            found.update(t.split(":", 1)[1].lower() for t in names)
+    return found
 
 
 def _json_ld_types(items: list[dict[str, Any]]) -> set[str]:
@@ -264,7 +276,7 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
     if canonical:
         found["canonical"] = urljoin(url, canonical)
     ld = _json_ld_items(root)
-    found["ld_types"] = _json_ld_types(ld)
+    found["ld_types"] = _json_ld_types(ld) | _rdfa_types(root)
     og_type = content('//meta[@property="og:type"]').lower()
     if og_type:
         found["og_type"] = og_type
@@ -324,6 +336,10 @@ def _meta(root: Any, url: str) -> dict[str, Any]:
             '//meta[@property="og:published_time"]',
             '//meta[@itemprop="datePublished"]',
             '//*[@itemprop="datePublished"][@datetime]',
+            # RDFa, as Drupal writes it
+            '//*[contains(@property, "datePublished")][@content]',
+            '//*[contains(@property, "dateCreated")][@content]',
+            '//*[contains(@property, "dc:created")][@content]',
             '//meta[@name="pubdate"]',
             '//meta[@name="publishdate"]',
             '//meta[@name="date"]',

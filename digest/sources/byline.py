@@ -22,7 +22,11 @@ KST = timezone(timedelta(hours=9))
 # class / id / rel / itemprop of an element that holds the byline; the weak marks (an
 # "info" line, a "name") count only when the text reads "홍길동 기자": a <span class="name">
 # may be the site's name.
-_BYLINE_MARK = re.compile(r"byline|writer|reporter|journalist|author", re.IGNORECASE)
+_BYLINE_MARK = re.compile(
+    r"byline|writer|reporter|journalist|author|submitted|creator", re.IGNORECASE
+)
+# inside a byline ("Submitted by <span class="username">홍길동</span> on ..."), the name
+_NAME_MARK = re.compile(r"username|author-?name|(?:^|[\s:_-])name(?:$|[\s_-])", re.IGNORECASE)
 _WEAK_BYLINE_MARK = re.compile(
     r"info-?text|art(?:icle)?-?info|view-?info|news-?info|user-?info|name", re.IGNORECASE
 )
@@ -57,7 +61,9 @@ _BYLINE_SUFFIX = re.compile(
 _NOT_NAMES = {"사진", "그래픽", "영상", "자료", "글", "취재", "정리", "편집", "뉴스", "제공"}
 # lead words of a byline: "By", "글", "글·사진", "Written by", "취재"
 _LEAD = re.compile(
-    r"^(?:by|written by|글\s*[·/]\s*사진|글|사진|취재|정리|작성자?)\s*[:：=|·]?\s*", re.IGNORECASE
+    r"^(?:by|written by|submitted by|posted by|글\s*[·/]\s*사진|글쓴이|글|사진|취재|정리|작성자?)"
+    r"\s*[:：=|·]?\s*",
+    re.IGNORECASE,
 )
 _TRAIL = re.compile(rf"\s*{_TITLES}\s*$")
 _DATE_IN_TEXT = re.compile(r"\d{4}\s*[.\-/년]\s*\d{1,2}\s*[.\-/월]")
@@ -90,9 +96,13 @@ def elsewhere(el: Any) -> bool:
 
 
 def _marked_elsewhere(el: Any) -> bool:
-    return isinstance(el.tag, str) and (
-        el.tag in _ELSEWHERE_TAGS or bool(_ELSEWHERE_MARK.search(_marker(el)))
-    )
+    if not isinstance(el.tag, str):
+        return False
+    if el.tag == "footer":
+        # the page's footer; an article's own <footer> holds its byline (Drupal's "Submitted
+        # by ...")
+        return not any(a.tag == "article" for a in el.iterancestors())
+    return el.tag in _ELSEWHERE_TAGS or bool(_ELSEWHERE_MARK.search(_marker(el)))
 
 
 def in_comments(el: Any) -> bool:
@@ -145,6 +155,12 @@ def visible_byline(root: Any) -> str:
     for el in candidates:
         if elsewhere(el):
             continue
+        for inner in el.iterdescendants():
+            marks = " ".join(inner.get(a, "") for a in ("class", "property", "itemprop", "rel"))
+            if isinstance(inner.tag, str) and _NAME_MARK.search(marks):
+                name = person_name(" ".join(inner.itertext()))
+                if name:
+                    return name
         text = " ".join(el.itertext())
         if len(text) <= 200:
             name = person_name(text)
