@@ -148,6 +148,13 @@ def test_person_name(raw: str, name: str) -> None:
         ('<ul class="info-text"><li>박준 기자</li><li>입력 2026.11.28 14:05</li></ul>', "박준"),
         # no marked byline: a short line of the article's own that reads "... 기자"
         ("<article><p>본문입니다.</p><p>글·사진 정하늘 기자</p></article>", "정하늘"),
+        # an article's own footer holds its byline, the page's footer does not
+        (
+            '<div class="article-body"><p>본문</p><div class="article-footer">글·사진 홍길동 기자'
+            '</div></div><div id="footer"><p>발행인 김철수 기자</p></div>',
+            "홍길동",
+        ),
+        ('<p>본문</p><div id="footer"><p>편집 김철수 기자</p></div>', ""),
         # a related box's and a commenter's bylines are other people's
         (
             '<div class="related"><span class="byline">남궁민 기자</span></div>'

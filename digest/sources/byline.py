@@ -33,7 +33,7 @@ _WEAK_BYLINE_MARK = re.compile(
 # the reader's side and other articles' boxes: nothing in them is about this article
 _ELSEWHERE_MARK = re.compile(
     r"comment|reply|replies|disqus|댓글|related|relation|sidebar|popular|most-?read|ranking|"
-    r"recommend|other-?news|more-?news|headline-?list|footer|(?:^|[\s_-])nav",
+    r"recommend|other-?news|more-?news|headline-?list|(?:^|[\s_-])nav",
     re.IGNORECASE,
 )
 _ELSEWHERE_TAGS = {"nav", "aside", "footer", "form"}
@@ -95,14 +95,21 @@ def elsewhere(el: Any) -> bool:
     return any(_marked_elsewhere(node) for node in [el, *el.iterancestors()])
 
 
+_FOOTER_MARK = re.compile(r"footer", re.IGNORECASE)
+# an article's own footer ("article-footer", "entry-footer", Drupal's "node__footer")
+_OWN_FOOTER_MARK = re.compile(r"(?:article|news|view|post|entry|node|story)[\s_-]*footer", re.I)
+
+
 def _marked_elsewhere(el: Any) -> bool:
     if not isinstance(el.tag, str):
         return False
-    if el.tag == "footer":
-        # the page's footer; an article's own <footer> holds its byline (Drupal's "Submitted
-        # by ...")
-        return not any(a.tag == "article" for a in el.iterancestors())
-    return el.tag in _ELSEWHERE_TAGS or bool(_ELSEWHERE_MARK.search(_marker(el)))
+    marker = _marker(el)
+    if el.tag == "footer" or _FOOTER_MARK.search(marker):
+        # the page's footer; an article's own footer holds its byline (Drupal's "Submitted
+        # by ..." in the <article>'s <footer>, "글·사진 홍길동 기자" in .article-footer)
+        own = _OWN_FOOTER_MARK.search(marker) or any(a.tag == "article" for a in el.iterancestors())
+        return not own
+    return el.tag in _ELSEWHERE_TAGS or bool(_ELSEWHERE_MARK.search(marker))
 
 
 def in_comments(el: Any) -> bool:
