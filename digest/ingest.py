@@ -26,7 +26,7 @@ from digest.sources import SourceResult
 from digest.sources.article import Article, extract_article, merge_into
 from digest.sources.discover import discover_feeds, looks_like_html
 from digest.sources.encoding import decode, scrub
-from digest.sources.feed import merge_tags, read_feed
+from digest.sources.feed import looks_truncated, merge_tags, read_feed
 from digest.sources.fetch import Fetcher, Limits, Response, Site, is_remote, short
 from digest.sources.folder import read_folder
 from digest.sources.page import article_shapes, off_pattern, read_listing
@@ -286,7 +286,8 @@ def _wants_full_text(source: SourceConfig, site: Site, post: Post) -> bool:
         return False
     # "auto" applies to feeds read over HTTP: a feed file on disk is a capture or a sample
     # whose links need not resolve (the bundled sample's do not), so it is taken as complete.
-    return is_remote(source.url) and len(post.text) < source.full_text_min_chars
+    teaser = len(post.text) < source.full_text_min_chars or looks_truncated(post.text)
+    return is_remote(source.url) and teaser
 
 
 async def _complete_full_text(

@@ -103,6 +103,19 @@ def _collect(
     return SourceResult(tuple(posts), tuple(problems), frozenset(undated))
 
 
+# how a feed marks a teaser that stops mid-article: "...", "…", "[더보기]", "Read more"
+_TRUNCATED = re.compile(
+    r"(?:\.\.\.|…|\[\.\.\.\]|\[…\]|더\s?보기\]?|\(계속\)|기사\s?전문|read more|continue reading)"
+    r"\s*[\])>»›]*\s*$",
+    re.IGNORECASE,
+)
+
+
+def looks_truncated(text: str) -> bool:
+    """Whether a feed item's text ends the way a teaser cut off by the feed does."""
+    return bool(_TRUNCATED.search(text[-80:]))
+
+
 def author_names(authors: list[str]) -> str:
     """The feed's authors as names: "홍길동 기자" -> "홍길동", as the byline on the page."""
     names = (person_name(a) or clean_text(a) for a in authors if str(a).strip())
