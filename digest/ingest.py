@@ -26,10 +26,10 @@ from digest.sources import SourceResult
 from digest.sources.article import Article, extract_article, merge_into
 from digest.sources.discover import discover_feeds, looks_like_html
 from digest.sources.encoding import decode, scrub
-from digest.sources.feed import merge_tags, read_feed
+from digest.sources.feed import looks_truncated, merge_tags, read_feed
 from digest.sources.fetch import Fetcher, Limits, Response, Site, is_remote, short
 from digest.sources.folder import read_folder
-from digest.sources.page import read_listing
+from digest.sources.page import article_shapes, off_pattern, read_listing
 from digest.store import Store
 
 MAX_PARALLEL_SOURCES = 4
@@ -286,7 +286,8 @@ def _wants_full_text(source: SourceConfig, site: Site, post: Post) -> bool:
         return False
     # "auto" applies to feeds read over HTTP: a feed file on disk is a capture or a sample
     # whose links need not resolve (the bundled sample's do not), so it is taken as complete.
-    return is_remote(source.url) and len(post.text) < source.full_text_min_chars
+    teaser = len(post.text) < source.full_text_min_chars or looks_truncated(post.text)
+    return is_remote(source.url) and teaser
 
 
 async def _complete_full_text(
@@ -393,7 +394,14 @@ async def _read_page(source: SourceConfig, store: Store, now: datetime, fetcher:
     posts: list[Post] = []
     undated: set[str] = set()
     errors: list[str] = []
-    for outcome in await asyncio.gather(*(one(u) for u in articles)):
+    outcomes = await asyncio.gather(*(one(u) for u in articles))
+    # The URL patterns of the pages that say they are articles: a page that only looks like
+    # one (a date, some text) off those patterns is a profile or a section front.
+    marked = [o.url for o in outcomes if isinstance(o, Article) and o.marked and not o.not_article]
+    shapes = article_shapes(marked, articles)
+    for outcome in outcomes:
+        if isinstance(outcome, Article) and not outcome.marked and not outcome.not_article:
+            outcome = replace(outcome, not_article=off_pattern(outcome.url, shapes))
         if outcome is None:
             read.unchanged += 1
         elif isinstance(outcome, Exception):

@@ -19,6 +19,7 @@ from digest.config import SourceConfig
 from digest.errors import SourceError
 from digest.models import Post
 from digest.sources import SourceResult
+from digest.sources.byline import person_name
 from digest.sources.encoding import decode, safe_charrefs
 from digest.sources.html import clean_text, first_image, html_to_text
 from digest.sources.jsonfeed import looks_like_json, parse_json_feed
@@ -102,6 +103,25 @@ def _collect(
     return SourceResult(tuple(posts), tuple(problems), frozenset(undated))
 
 
+# how a feed marks a teaser that stops mid-article: "...", "…", "[더보기]", "Read more"
+_TRUNCATED = re.compile(
+    r"(?:\.\.\.|…|\[\.\.\.\]|\[…\]|더\s?보기\]?|\(계속\)|기사\s?전문|read more|continue reading)"
+    r"\s*[\])>»›]*\s*$",
+    re.IGNORECASE,
+)
+
+
+def looks_truncated(text: str) -> bool:
+    """Whether a feed item's text ends the way a teaser cut off by the feed does."""
+    return bool(_TRUNCATED.search(text[-80:]))
+
+
+def author_names(authors: list[str]) -> str:
+    """The feed's authors as names: "홍길동 기자" -> "홍길동", as the byline on the page."""
+    names = (person_name(a) or clean_text(a) for a in authors if str(a).strip())
+    return ", ".join(dict.fromkeys(n for n in names if n))
+
+
 def post_identity(guid: str, link: str, title: str, text: str) -> str:
     """guid, else the canonical link, else a hash of the content."""
     guid, link = guid.strip(), link.strip()
@@ -137,6 +157,10 @@ def _xml_entry(
     description = html_to_text(description_html) if html else ""
     terms = (t.get("term") or t.get("label") or "" for t in entry.get("tags", []))
     authors = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
+    if len(authors) < 2 and entry.get("author"):
+        # one author: feedparser's string as written, since its name for an RSS <author>
+        # that is only an e-mail address is a fragment of the address ("ple")
+        authors = [entry["author"]]
     image, image_alt = _image(entry, html or description_html, link)
     post = Post(
         source=source.name,
@@ -145,7 +169,7 @@ def _xml_entry(
         title=title or text[:60],
         text=text,
         published=published,
-        author=", ".join(authors) or clean_text(entry.get("author", "")),
+        author=author_names(authors),
         updated=updated,
         tags=merge_tags(source.tags, terms),
         description=description,
@@ -184,7 +208,7 @@ def _json_entry(
         title=title or text[:60],
         text=text,
         published=published,
-        author=", ".join(entry["authors"]),
+        author=author_names(entry["authors"]),
         updated=updated,
         tags=merge_tags(source.tags, entry["tags"]),
         description=summary if summary != text else "",

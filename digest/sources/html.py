@@ -46,10 +46,19 @@ _REPORTER = r"[가-힣]{2,4}\s?(?:선임|수석|객원|인턴|전문)?\s?(?:기�
 _DATELINE = re.compile(
     rf"^\s*[\[(【][^\])】]{{1,20}}=[^\])】]{{1,20}}[\])】]\s*(?:(?:{_REPORTER})\s*=?\s*)*"
 )
-# a paragraph that is only bylines: "홍길동 기자", "/ 홍길동 기자 hong@news.com", "By Jane Roe"
+# a paragraph that is only bylines: "홍길동 기자", "/ 홍길동 기자 hong@news.com", "By Jane Roe",
+# "글·사진=홍길동 기자"
 _BYLINE_LINE = re.compile(
-    rf"^[\s/·|-]*(?:(?:{_REPORTER})[\s,/·]*)+$|^\s*(?:By|Written by)\s+[A-Z][\w.'-]*"
+    rf"^[\s/·|-]*(?:(?:글|사진|글\s?[·/]\s?사진|취재|정리)\s?[=:：·]?\s*)?"
+    rf"(?:(?:{_REPORTER})[\s,/·]*)+$|^\s*(?:By|Written by)\s+[A-Z][\w.'-]*"
     r"(?:\s+[A-Z][\w.'-]*){0,3}\s*$"
+)
+# a paragraph that is only the dateline, maybe after the byline: "입력 2026.11.28 14:05 |
+# 수정 2026.11.28 15:00", "홍길동 기자 | 기사입력 : 2026-11-21 17:40"
+_DATELINE_LINE = re.compile(
+    rf"^(?:(?:{_REPORTER})\s*[|·/]?\s*)?(?:(?:기사\s?)?(?:입력|등록|승인|수정|게재|발행|송고)"
+    r"(?:일|일시)?\s*[:：]?\s*\d{4}\s*[.\-/년]\s*\d{1,2}\s*[.\-/월]\s*\d{1,2}\s*일?\.?"
+    r"(?:\s*(?:오전|오후)?\s*\d{1,2}:\d{2}(?::\d{2})?)?\s*[|·/]?\s*)+$"
 )
 _EMPTY_BRACKETS = re.compile(r"[\[(<]\s*[\])>]")
 _COPYRIGHT = re.compile(r"(?:ⓒ|©|\(c\)|copyright|저작권자).{0,80}(?:무단|금지|reserved)", re.I)
@@ -112,7 +121,9 @@ def strip_boilerplate(text: str) -> str:
         p = _SPACE.sub(" ", p).strip()
         if not p or (_CAPTION_LINE.match(p) and len(p) < 200):
             continue
-        if _BYLINE_LINE.match(p) or (_COPYRIGHT.search(p) and len(p) < 200):
+        if _BYLINE_LINE.match(p) or _DATELINE_LINE.match(p):
+            continue
+        if _COPYRIGHT.search(p) and len(p) < 200:
             continue
         kept.append(p)
     return "\n\n".join(kept)

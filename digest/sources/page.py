@@ -10,6 +10,7 @@ match the source's `link_pattern`, or, without one, that do not look like site f
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urldefrag, urljoin, urlsplit
@@ -24,6 +25,48 @@ _NOT_ARTICLE = re.compile(
     r"\.(?:jpe?g|png|gif|webp|svg|pdf|zip|css|js|xml|rss|atom|json|mp[34])$",
     re.IGNORECASE,
 )
+
+
+def url_shape(url: str) -> str:
+    """The pattern of a URL's path and query, without what varies between articles:
+    `/news/articleView.html?idxno=101` -> `/news/articleView.html?idxno`, `/node/7` and
+    `/node/8` -> `/node/*`, `/2026/11/28/slug` -> `/#/*/*/*`, a blog's `/a-slug` -> `/*`."""
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    shaped: list[str] = []
+    for index, segment in enumerate(segments):
+        if index == 0 and len(segments) > 1:
+            shaped.append(re.sub(r"\d+", "#", segment))
+        elif "." in segment and not any(c.isdigit() for c in segment):
+            shaped.append(segment)  # a script's name: articleView.html, view.php
+        else:
+            shaped.append("*")
+    keys = sorted({k.split("=", 1)[0] for k in parts.query.split("&") if k})
+    return "/" + "/".join(shaped) + ("?" + "&".join(keys) if keys else "")
+
+
+def article_shapes(marked: list[str], listed: list[str]) -> set[str]:
+    """The URL patterns of a site's articles: those of the pages that say they are articles
+    (`marked`, two at least), else the pattern most links of the listing share (`listed`:
+    three links at least, and more than any other pattern); empty when neither shows one."""
+    if len(marked) >= 2:
+        return {url_shape(u) for u in marked}
+    counts = Counter(url_shape(u) for u in listed).most_common(2)
+    if counts and counts[0][1] >= 3 and (len(counts) == 1 or counts[0][1] > counts[1][1]):
+        return {counts[0][0]}
+    return set()
+
+
+def off_pattern(url: str, shapes: set[str]) -> str:
+    """Why a page that is an article only by its date and text length is suspect ("" if it is
+    not): its URL has none of the articles' patterns (an author's profile with a dated
+    biography, a section front)."""
+    if not shapes or url_shape(url) in shapes:
+        return ""
+    return (
+        f"no article metadata, and its URL is off the articles' pattern "
+        f"({', '.join(sorted(shapes)[:3])})"
+    )
 
 
 @dataclass(frozen=True)
