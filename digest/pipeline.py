@@ -45,9 +45,10 @@ def site_info(config: Config) -> SiteInfo:
     )
 
 
-def summary_request(post: Post, config: Config) -> SummaryRequest:
+def summary_request(post: Post, config: Config, shared: bool = False) -> SummaryRequest:
     """What to summarize for `post`, with its source's deck and text-kind settings (a post
-    whose source is gone from the config gets the defaults)."""
+    whose source is gone from the config gets the defaults); `shared`: other posts of the
+    source carry the same description (`Store.shared_descriptions`)."""
     source = next((s for s in config.sources if s.name == post.source), None)
     return SummaryRequest(
         post.text,
@@ -56,20 +57,21 @@ def summary_request(post: Post, config: Config) -> SummaryRequest:
         post.description,
         kind=source.text_kind if source else "auto",
         deck=source.deck if source else "",
+        shared_description=shared,
     )
 
 
-def summary_cache_key(post: Post, config: Config) -> str:
+def summary_cache_key(post: Post, config: Config, shared: bool = False) -> str:
     settings = json.dumps(asdict(config.summary), sort_keys=True)
     # The source's declared language is a hint for detection, so it is part of the key too,
-    # with its deck and text-kind settings; so are the summarizer's and Kiwi's versions, so
-    # that an upgrade does not serve old summaries.
-    request = summary_request(post, config)
+    # with its deck and text-kind settings and whether its description is shared; so are the
+    # summarizer's and Kiwi's versions, so that an upgrade does not serve old summaries.
+    request = summary_request(post, config, shared)
     hint = post.language or ""
     version = summarizer_version()
     parts = [version, settings, post.title, post.text, post.description, hint]
-    payload = "\x1e".join([*parts, request.kind, request.deck])
-    return hashlib.sha256(payload.encode()).hexdigest()
+    extra = [request.kind, request.deck, "shared" if shared else ""]
+    return hashlib.sha256("\x1e".join([*parts, *extra]).encode()).hexdigest()
 
 
 def summarize_post(post: Post, config: Config, store: Store) -> Summary:
@@ -80,20 +82,22 @@ def summarize_post(post: Post, config: Config, store: Store) -> Summary:
 def summarize_posts(posts: Sequence[Post], config: Config, store: Store) -> list[Summary]:
     """Summaries of `posts`, in order: cached ones from the store (keyed by content and
     settings), the rest summarized together in one batch and then cached."""
-    keys = [summary_cache_key(post, config) for post in posts]
+    shared = store.shared_descriptions({p.source for p in posts if p.description})
+    flags = [(p.source, p.description) in shared for p in posts]
+    keys = [summary_cache_key(p, config, f) for p, f in zip(posts, flags, strict=True)]
     found: dict[str, Summary] = {}
-    missing: dict[str, Post] = {}
-    for key, post in zip(keys, posts, strict=True):
+    missing: dict[str, tuple[Post, bool]] = {}
+    for key, post, flag in zip(keys, posts, flags, strict=True):
         if key in found or key in missing:
             continue
         cached = store.cached_summary(key)
         if cached is not None:
             found[key] = cached
         else:
-            missing[key] = post
+            missing[key] = (post, flag)
     if missing:
         # The source's declared language is the hint when the settings say "auto".
-        requests = [summary_request(p, config) for p in missing.values()]
+        requests = [summary_request(p, config, flag) for p, flag in missing.values()]
         fresh = summarize_batch(requests, config=config.summary)
         for key, summary in zip(missing, fresh, strict=True):
             store.cache_summary(key, summary)

@@ -344,3 +344,26 @@ def test_drupal_core_markup() -> None:
     assert found.published == datetime(2026, 11, 29, 5, 5, tzinfo=UTC)
     assert len(found.text.split("\n\n")) == 4 and "4번째 문단" in found.text
     assert "댓글 남깁니다" not in found.text
+
+
+def test_the_digest_quotes_each_articles_deck(tmp_path: Path, site: sitegen.Running) -> None:
+    """With `deck = "auto"` (the default) the summary of each article is the editor's deck
+    the page shows under its headline; with `deck = "never"` it is an extract instead."""
+    from digest.config import load_config
+    from digest.pipeline import summarize_posts
+    from digest.store import Store
+
+    ingest(tmp_path, "page", site)
+    config = load_config(score.write_config(tmp_path, "page", site.base, store_url()))
+    store = Store.from_config(config.store)
+    try:
+        posts = sorted(store.posts_since(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC)),
+                       key=lambda p: p.title)  # fmt: skip
+        decks = {a.title: a.deck for a in sitegen.ARTICLES}
+        summaries = summarize_posts(posts, config, store)
+        assert [" ".join(s.sentences) for s in summaries] == [decks[p.title] for p in posts]
+        never = replace(config, summary=replace(config.summary, deck="never"))
+        extracts = summarize_posts(posts, never, store)
+        assert all(s.algorithm == "hybrid" for s in extracts), extracts
+    finally:
+        store.close()

@@ -19,7 +19,7 @@ import pytest
 from digest import pipeline
 from digest.config import SummaryConfig, load_config
 from digest.errors import SummaryError
-from digest.models import Summary
+from digest.models import Post, Summary
 from digest.store import Store
 from digest.summarize import (
     ALGORITHMS,
@@ -267,7 +267,7 @@ def test_deck_modes() -> None:
     teaser. prefer: whatever the publisher wrote, unless it is a teaser. A subheadline the
     page also shows as its own paragraph is still a deck."""
     auto = SummaryConfig()
-    blurb = "국내 최대 규모의 경제 전문 온라인 매체, 매일 아침 새로운 소식을 전합니다."
+    blurb = "매일 아침 새로운 소식을 전하는 온라인 매체, 지금 만나 보세요."
     assert summarize(KOREAN_NEWS, config=auto, description=blurb).algorithm != "description"
     prefer = SummaryConfig(deck="prefer")
     assert summarize(KOREAN_NEWS, config=prefer, description=blurb).sentences == (blurb,)
@@ -588,7 +588,6 @@ def test_a_source_sets_the_deck_and_the_text_kind(tmp_path: Path) -> None:
     summarizer and its cache key; a bad value names the key."""
     from digest.config import load_config
     from digest.errors import ConfigError
-    from digest.models import Post
     from digest.pipeline import summary_cache_key, summary_request
 
     def config(extra: str):  # type: ignore[no-untyped-def]
@@ -644,3 +643,33 @@ def test_a_source_sets_the_deck_and_the_text_kind(tmp_path: Path) -> None:
 )
 def test_page_furniture(sentence: str, furniture: bool) -> None:
     assert is_boilerplate(sentence) is furniture
+
+
+def test_a_description_on_many_pages_is_a_blurb_not_a_deck(config_path: Path) -> None:
+    """The same og:description on several posts of a source is the site's blurb, never a
+    summary; a description written for one article that restates it is its deck."""
+    config = load_config(config_path)
+    blurb = "정부와 산업의 소식을 가장 빠르게 전하는 인공지능 반도체 전문 매체입니다"
+    deck = "정부가 반도체에 5년간 3조 원을 투입해 국산 칩 점유율을 높인다"
+
+    def post(guid: str, description: str) -> Post:
+        return Post(
+            source="haebom",
+            guid=guid,
+            url=f"https://example.com/{guid}",
+            title="반도체 투자",
+            text=KOREAN_NEWS,
+            published=datetime(2026, 12, 1, tzinfo=UTC),
+            description=description,
+        )
+
+    alone = post("g1", blurb)
+    with contextlib.closing(Store.from_config(config.store)) as store:
+        store.upsert_posts([(alone, "one")])
+        # One post with it: it reads as a deck (it shares the article's words).
+        assert pipeline.summarize_posts([alone], config, store)[0].algorithm == "description"
+        others = [post("g2", blurb), post("g3", deck)]
+        store.upsert_posts([(p, p.guid) for p in others])
+        first, second, third = pipeline.summarize_posts([alone, *others], config, store)
+        assert first.algorithm != "description" and second.algorithm != "description"
+        assert third.sentences == (deck,)

@@ -145,6 +145,21 @@ class ContentStore(StoreBase):
             ).all()
         return [_row_to_post(r) for r in rows]
 
+    def shared_descriptions(self, sources: Iterable[str]) -> set[tuple[str, str]]:
+        """(source, description) pairs that more than one post of the source carries: a
+        site's blurb in every page's og:description, not a deck written for one article."""
+        wanted = sorted(set(sources))
+        if not wanted:
+            return set()
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(posts.c.source, posts.c.description)
+                .where(posts.c.source.in_(wanted), posts.c.description != "")
+                .group_by(posts.c.source, posts.c.description)
+                .having(sa.func.count() > 1)
+            ).all()
+        return {(row.source, row.description) for row in rows}
+
     def posts_arrived_since(self, since: datetime, until: datetime) -> list[Post]:
         """Posts that became available after `since` (published, or first seen if later) and
         are published by `until`: the candidates of a digest planned at `until`."""

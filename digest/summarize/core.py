@@ -240,14 +240,15 @@ def _is_usable_description(description: str, text: str) -> bool:
         return desc in {_flat(block) for block in re.split(r"\n\s*\n", text)}
     if desc in body:
         return desc in {_flat(block) for block in re.split(r"\n\s*\n", text)}
-    # A blurb about the site shares few words with the article: a deck restates its facts.
-    # Words are compared by their first two letters (Korean words carry their particles).
+    # A blurb about the site shares few words with the article: a deck restates some of its
+    # facts, in words of its own. Words are compared by their first two letters (Korean
+    # words carry their particles). The same blurb on many pages is caught by the caller.
     words = _WORD.findall(desc.lower())
     if len(words) < 3:
         return False
     lowered = body.lower()
     shared = sum(1 for w in words if w[:2] in lowered)
-    return 2 * shared >= len(words)
+    return 4 * shared >= len(words)
 
 
 def _deck_mode(request: SummaryRequest, config: SummaryConfig) -> str:
@@ -262,6 +263,8 @@ def _deck(request: SummaryRequest, config: SummaryConfig) -> str | None:
         return None
     if mode == "prefer":
         return None if _TEASER_END.search(desc) else desc
+    if request.shared_description:
+        return None
     return desc if _is_usable_description(desc, request.text) else None
 
 
@@ -303,6 +306,8 @@ class SummaryRequest:
     description: str = ""
     kind: str = AUTO  # the source's `text_kind`: news, essay, list, or auto (read the text)
     deck: str = ""  # the source's `deck` setting: auto, prefer, never ("" = the config's)
+    # Other posts of the source carry the same description: a site blurb, never a deck.
+    shared_description: bool = False
 
 
 def summarize(
