@@ -44,6 +44,10 @@ class StoreConfig:
     # from `password_env`, never in the file).
     url: str = ""
     password_env: str = ""
+    # PostgreSQL: a session idle inside a transaction this long is ended by the server, so a
+    # frozen sender (stopped, swapped out, paused VM) cannot hold its row locks or the
+    # rate-limit lock for ever; its leased rows are then reclaimed by others. 0: the server's.
+    idle_transaction_timeout_seconds: float = 300.0
 
     def display(self) -> str:
         """The store as messages name it (a URL without its password)."""

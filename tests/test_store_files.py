@@ -322,3 +322,50 @@ def test_cli_status_with_a_bad_store_file_is_one_line(
     reason = {"empty": "the store file is empty", "damaged": "the store file is corrupt"}
     assert reason.get(kind, "not a SQLite database") in lines[0]
     assert path.read_bytes() == data
+
+
+@pytest.mark.parametrize("store_backend", ["postgresql"], indirect=True)
+def test_a_frozen_session_cannot_hold_its_locks_for_ever(
+    store_backend: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL the store's sessions carry `store.idle_transaction_timeout_seconds`:
+    a process that stops inside a transaction (a frozen sender) is cut off by the server,
+    which frees the rows it locked, and its next statement fails instead of going on. The
+    URL's own options (here the test's search_path) are kept."""
+    import time
+
+    import sqlalchemy as sa
+
+    from tests.conftest import store_url
+
+    path = write_config(tmp_path)
+    text = path.read_text("utf-8").replace(
+        "[web]", "idle_transaction_timeout_seconds = 1\n\n[web]", 1
+    )
+    path.write_text(text, "utf-8")
+    config = load_config(path)
+    assert config.store.url == store_url() and config.store.idle_transaction_timeout_seconds == 1
+    store = Store.from_config(config.store)
+    try:
+        with store.engine.connect() as conn:
+            setting = conn.execute(sa.text("SHOW idle_in_transaction_session_timeout")).scalar()
+            path_setting = conn.execute(sa.text("SHOW search_path")).scalar()
+        assert setting == "1s"
+        assert store_url().rsplit("search_path%3D", 1)[-1] in str(path_setting)
+        conn = store.engine.connect()
+        try:
+            conn.begin()
+            conn.execute(sa.text("SELECT 1"))
+            time.sleep(2.5)  # frozen, inside the transaction
+            with pytest.raises(sa.exc.DBAPIError, match="idle-in-transaction"):
+                conn.execute(sa.text("SELECT 1"))
+        finally:
+            conn.invalidate()
+            conn.close()
+        # Through the store, the same is a one-line StoreError, not a traceback.
+        with pytest.raises(StoreError, match="idle-in-transaction"), store.begin() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            time.sleep(2.5)
+            conn.execute(sa.text("SELECT 1"))
+    finally:
+        store.close()

@@ -48,11 +48,23 @@ class StoreBase:
                     f"{config.password_env} (store.password_env) is not set"
                 )
             url = url.set(password=password)
+        timeout = config.idle_transaction_timeout_seconds
+        if url.get_backend_name() == "postgresql" and timeout > 0:
+            return cls.from_url(url, idle_transaction_timeout=timeout)
         return cls.from_url(url)
 
     @classmethod
-    def from_url(cls, url: str | sa.URL) -> Self:
-        engine = sa.create_engine(url)
+    def from_url(cls, url: str | sa.URL, *, idle_transaction_timeout: float = 0) -> Self:
+        """A store on `url`; on PostgreSQL, `idle_transaction_timeout` seconds (0: the
+        server's setting) is the session's `idle_in_transaction_session_timeout`."""
+        connect_args: dict[str, Any] = {}
+        if idle_transaction_timeout > 0:
+            ms = max(1, round(idle_transaction_timeout * 1000))
+            # Added to the URL's own `options` (a search_path, say), which it would replace.
+            given = sa.engine.make_url(url).query.get("options", "")
+            given = given if isinstance(given, str) else " ".join(given)
+            connect_args["options"] = f"{given} -c idle_in_transaction_session_timeout={ms}".strip()
+        engine = sa.create_engine(url, connect_args=connect_args)
         # An SQLite file by its path (not in memory, not a `file:` URI): named in errors, and
         # refused when empty, which SQLite would take for a new database and fill silently.
         database = engine.url.database or ""
@@ -121,5 +133,7 @@ class StoreBase:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
+            # InternalError: PostgreSQL ended the session (idle_in_transaction_session_timeout
+            # after the process was frozen inside this transaction, an admin's kill).
             raise StoreError(f"{self.engine.url}: {exc.orig}") from None
