@@ -15,6 +15,7 @@ preview's button) or when its deadline passes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -29,8 +30,10 @@ from digest.compose.render import Renderer
 from digest.config import Config, ScheduleConfig
 from digest.edition import Edition
 from digest.errors import DeliveryError
+from digest.pipeline import render_for_edition
 from digest.snapshot import digest_from_json, digest_to_json
 from digest.store import Store, StoredDraft, draft_row
+from digest.tokens import load_secret
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ def rendered_bodies(
     """Every variant of `draft` rendered again with `note` (digest id -> (html, text)).
     The snapshot is what was composed, so only the note differs from the recorded body."""
     renderer = Renderer(config.templates.folder)
+    secret = functools.cache(lambda: load_secret(config))
     bodies = {}
     for digest_id, data in store.draft_snapshot(draft.edition).items():
         try:
@@ -150,7 +154,9 @@ def rendered_bodies(
                 f"draft {draft.edition}: its snapshot cannot be read ({exc!r}); approve it "
                 "without a note, or reject it and compose again"
             ) from None
-        rendered = renderer.render(replace(composed, note=note))
+        # As the draft was composed: its counted links and pixel when tracking is on.
+        noted = replace(composed, note=note)
+        rendered = render_for_edition(config, renderer, draft.edition, noted, secret)
         bodies[digest_id] = (rendered.html, rendered.text)
     return bodies
 

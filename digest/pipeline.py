@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -132,6 +132,25 @@ def prepare_posts(config: Config, store: Store, now: datetime) -> int:
     prepare_analyses(posts, config, store)
     summarize_posts(posts, config, store)
     return len(posts)
+
+
+def render_for_edition(
+    config: Config,
+    renderer: Renderer,
+    edition: str,
+    digest: Digest,
+    secret: Callable[[], bytes],
+) -> RenderedDigest:
+    """`digest` rendered as edition `edition` sends it: with `[tracking] clicks`, its post
+    links counted (`digest.tracking`), with `opens`, the edition's pixel. `secret` gives the
+    link secret, asked for only when tracking is on."""
+    tracking = config.tracking
+    if not tracking.clicks and not tracking.opens:  # tracking off: the very call it always was
+        return renderer.render(digest)
+    base = config.web.base_url
+    links = click_links(base, secret(), edition, digest) if tracking.clicks else None
+    pixel = open_pixel(base, secret(), edition) if tracking.opens else ""
+    return renderer.render(digest, links=links, pixel=pixel)
 
 
 History = frozenset[str]  # the ids of the digests a reader got within the lookback
@@ -270,18 +289,6 @@ class Planner:
         )
         return digest, recorded
 
-    def links(self, edition: str, digest: Digest) -> dict[str, str] | None:
-        """The counted links of `digest`'s posts when `[tracking] clicks` is on, else None."""
-        if not self.config.tracking.clicks:
-            return None
-        return click_links(self.config.web.base_url, self._link_secret(), edition, digest)
-
-    def pixel(self, edition: str) -> str:
-        """The edition's open pixel when `[tracking] opens` is on, else ""."""
-        if not self.config.tracking.opens:
-            return ""
-        return open_pixel(self.config.web.base_url, self._link_secret(), edition)
-
     def _link_secret(self) -> bytes:
         if self._secret is None:
             self._secret = load_secret(self.config)
@@ -289,10 +296,7 @@ class Planner:
 
     def render(self, edition: str, digest: Digest) -> RenderedDigest:
         """`digest` rendered as edition `edition` sends it (counted links, pixel)."""
-        links, pixel = self.links(edition, digest), self.pixel(edition)
-        if links is None and not pixel:  # tracking off: the very call it always was
-            return self.renderer.render(digest)
-        return self.renderer.render(digest, links=links, pixel=pixel)
+        return render_for_edition(self.config, self.renderer, edition, digest, self._link_secret)
 
     def subject(self, issue_number: int, theme: str | None, language: str | None = None) -> str:
         site = self.config.site

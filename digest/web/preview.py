@@ -48,7 +48,7 @@ from digest.outbox import MessageFactory
 from digest.pipeline import Planner, plan_edition, preview_digest
 from digest.select import variant_key
 from digest.send import Outcome
-from digest.store import Store, StoredSubscriber
+from digest.store import PostClicks, Store, StoredSubscriber
 from digest.web.common import (
     CSP_EMAIL,
     CSP_PAGE,
@@ -415,6 +415,29 @@ def send_test_copy(config: Config, envelope: Envelope) -> Outcome:
         return asyncio.run(deliver(host, port))
 
 
+@dataclass(frozen=True)
+class ClickPanel:
+    """What the preview shows of clicks (`[tracking] clicks`): the latest issue's posts with
+    their clicks, most first, and the clicks in all of the latest issues."""
+
+    issue: int
+    posts: tuple[PostClicks, ...]
+    recent: tuple[tuple[int, str | None, int], ...]  # (issue number, theme, clicks)
+
+
+def click_panel(config: Config, store: Store) -> ClickPanel | None:
+    """The panel, when clicks are counted or were; None otherwise (nothing is shown)."""
+    recent = store.recent_clicks()
+    if not recent or not (config.tracking.clicks or any(n for *_, n in recent)):
+        return None
+    edition, issue, _theme, _n = recent[0]
+    return ClickPanel(
+        issue,
+        tuple(store.edition_clicks(edition)),
+        tuple((i, theme, n) for _e, i, theme, n in recent),
+    )
+
+
 def editor_app(
     config_path: Path,
     store: Store,
@@ -433,11 +456,20 @@ def editor_app(
             config, store, now=datetime.now(UTC), theme=theme, subscriber=subscriber
         )
 
-    return preview_server(build, send=send, drafts=drafts or DraftPages(config_path, store))
+    def clicks() -> ClickPanel | None:
+        return click_panel(load_config(config_path), store)
+
+    return preview_server(
+        build, send=send, drafts=drafts or DraftPages(config_path, store), clicks=clicks
+    )
 
 
 def preview_server(
-    build: BuildFn, *, send: SendFn = send_test_copy, drafts: DraftPages | None = None
+    build: BuildFn,
+    *,
+    send: SendFn = send_test_copy,
+    drafts: DraftPages | None = None,
+    clicks: Callable[[], ClickPanel | None] | None = None,
 ) -> Starlette:
     # The pages speak the site's language, as read with the config on the last request
     # (English until a config could be read).
@@ -470,9 +502,11 @@ def preview_server(
         if isinstance(result, Response):
             return result
         held = await run_in_threadpool(drafts.held) if drafts is not None else []
+        panel = await run_in_threadpool(clicks) if clicks is not None else None
         return pages.render(
             "preview_index.html.j2",
             drafts=held,
+            clicks=panel,
             previews=result,
             site=result.config.site,
             clip=GMAIL_CLIP_BYTES,
