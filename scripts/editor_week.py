@@ -50,7 +50,7 @@ from digest.web.site import subscriber_app  # noqa: E402
 SCREENSHOT_DIR = ROOT / "docs" / "screenshots"
 EDITOR = "editor@haebom.example"
 READER = "minji.kim@example.com"  # whose copy the look back shows
-NOTE = "이번 주는 **인공지능 특집**입니다. 월요일 아침, 커피 한 잔과 함께 읽어 주세요."
+NOTE = "이번 주는 **인공지능 특집**입니다."
 CLICKS = 3  # counted link follows: the first post twice, the second once
 
 
@@ -148,7 +148,11 @@ class Week:
             )
         notice = next((m for m in self.messages() if EDITOR in str(m["To"])), None)
         if notice is not None:
-            self.say(f"(the notice in {EDITOR}'s mailbox)", f"Subject: {notice['Subject']}\n")
+            head = str(notice.get_content()).split("\n\n- ")[0].split("\n")[:8]
+            self.say(
+                f"(the notice in {EDITOR}'s mailbox)",
+                "\n".join([f"Subject: {notice['Subject']}", "", *head, "..."]),
+            )
         return run.editions[0]
 
     def approve(self, note: str = NOTE) -> str:
