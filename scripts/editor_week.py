@@ -87,7 +87,6 @@ class Week:
         self.config = load_config(self.config_path)
         self.echo = echo
         self.transcript: list[tuple[str, str]] = []
-        self.held_links: list[str] = []  # the counted links of the draft as composed
 
     # -- the CLI ------------------------------------------------------------------------------
 
@@ -142,10 +141,6 @@ class Week:
             "(digest schedule: the weekly run, started now instead of at Monday 08:00)",
             f"run {run.schedule} {run.period}: {run.status}, edition {run.editions[0]}",
         )
-        with self.store() as store:
-            self.held_links = counted_links(
-                self.config.web.base_url, [d.html for d in store.edition_digests(run.editions[0])]
-            )
         notice = next((m for m in self.messages() if EDITOR in str(m["To"])), None)
         if notice is not None:
             head = str(notice.get_content()).split("\n\n- ")[0].split("\n")[:8]
@@ -164,13 +159,8 @@ class Week:
         copy = next(m for m in self.messages() if READER in str(m["To"]))
         base = self.config.web.base_url.rstrip("/")
         links = counted_links(base, [html_of(copy)])
-        if not links:
-            # Workaround: approving with a note renders the bodies again without the counted
-            # links (digest/approval.py, rendered_bodies); the draft as composed had them.
-            self.say(f"(warning: {READER}'s copy has no counted links; following the draft's)", "")
-            links = self.held_links
         if len(links) < 2:
-            raise RuntimeError(f"no counted links in {READER}'s copy nor in the draft")
+            raise RuntimeError(f"no counted links in {READER}'s copy")
         chosen = [links[0]] * (count - 1) + [links[1]]
         with self.store() as store:
             app = subscriber_app(self.config, store)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from html import escape as html_escape
 from pathlib import Path
 
 import httpx
@@ -397,3 +398,37 @@ def test_an_open_pixel_only_when_asked_for_counted_per_edition(sent_opens: Sent)
     assert sent_opens.call("GET", unsent).status_code == 200
     assert sent_opens.store.edition_opens("20991231T000000Z-beef") == 0
     assert "opens 1 " in sent_opens.status()
+
+
+def _preview_index(sent: Sent) -> str:
+    from digest.web.preview import editor_app
+
+    app = editor_app(sent.path, sent.store)
+
+    async def go() -> str:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            response = await client.get("/")
+            assert response.status_code == 200, response.text
+            return response.text
+
+    return asyncio.run(go())
+
+
+def test_the_preview_index_shows_the_latest_issues_clicks(sent: Sent) -> None:
+    """`digest preview` (the editor's app) lists the latest issue's posts with their clicks
+    and the latest issues' totals, in the site's language."""
+    html, _text = _parts(sent.messages[0])
+    link = next(h for h in _hrefs(html) if h.startswith(f"{BASE}/c/"))
+    title, _url = _post_of(sent.store, link, sent.secret)
+    for _ in range(2):
+        assert sent.call("GET", link.removeprefix(BASE)).status_code == 302
+    page = _preview_index(sent)
+    assert '<h2 id="clicks">클릭: 1호</h2>' in page
+    row = re.search(rf">{re.escape(html_escape(title))}</a></td><td>(\d+)</td>", page)
+    assert row and row.group(1) == "2", page[page.find('id="clicks"') :][:2000]
+    assert "최근 호의 클릭 합계: 1호 2" in page
+
+
+def test_the_preview_index_shows_no_clicks_when_none_are_counted(sent_plain: Sent) -> None:
+    assert 'id="clicks"' not in _preview_index(sent_plain)

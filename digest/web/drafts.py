@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,6 +28,7 @@ from digest.send.delivery import DeliveryReport
 from digest.stop import StopSignal
 from digest.store import Store
 from digest.web.common import CSP_EMAIL, Csrf, PageError, Pages
+from digest.web.labels import preview_labels_for
 
 DeliverFn = Callable[[Config, Store, str], str]
 
@@ -84,7 +86,9 @@ class DraftPages:
         async def index(request: Request) -> Response:
             held = await run_in_threadpool(self.held)
             config = load_config(self.config_path)
-            return pages.render("preview_drafts.html.j2", drafts=held, site=config.site)
+            return pages.render(
+                "preview_drafts.html.j2", drafts=held, site=config.site, **_words(config)
+            )
 
         async def page(request: Request) -> Response:
             found = await run_in_threadpool(info, request)
@@ -156,4 +160,11 @@ class DraftPages:
             link=preview_link(config, found.edition),
             problem=problem,
             result=result,
+            **_words(config),
         )
+
+
+def _words(config: Config) -> dict[str, Any]:
+    """The drafts pages speak the site's language, as the rest of the preview does."""
+    language = config.site.language
+    return {"t": preview_labels_for(language), "lang": language}
