@@ -454,12 +454,12 @@ def test_the_preview_shows_the_draft_and_its_button_approves_it(
             page.goto(f"{url}/")
             page.get_by_role("link", name="1호").click()
             expect(page.get_by_role("heading", name="초안: 1호")).to_be_visible()
-            expect(page.locator("#status")).to_contain_text("held")
+            expect(page.locator("#status")).to_contain_text("승인 대기")
             email = page.frame_locator("iframe.email").first
             expect(email.get_by_role("heading", level=3).first).to_be_visible()
             page.fill("#note", "편집자의 말: **봄 특집**")
             page.get_by_role("button", name="승인하고 발송").click()
-            expect(page.locator("#status")).to_contain_text("released (editor (preview))")
+            expect(page.locator("#status")).to_contain_text("승인됨 (editor (preview))")
             expect(page.locator("#result")).to_contain_text("4 message(s) sent")
         finally:
             browser.close()
