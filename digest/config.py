@@ -12,7 +12,7 @@ import os
 import tomllib
 import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,9 +45,10 @@ class StoreConfig:
     url: str = ""
     password_env: str = ""
     # PostgreSQL: a session idle inside a transaction this long is ended by the server, so a
-    # frozen sender (stopped, swapped out, paused VM) cannot hold its row locks or the
-    # rate-limit lock for ever; its leased rows are then reclaimed by others. 0: the server's.
-    idle_transaction_timeout_seconds: float = 300.0
+    # frozen sender (stopped, swapped out, paused VM) cannot hold its row locks, the
+    # digest's counters or the rate-limit lock for ever; its leased rows are then reclaimed
+    # by others. 0 (the default): as long as a delivery lease, at least 10 s.
+    idle_transaction_timeout_seconds: float = 0.0
 
     def display(self) -> str:
         """The store as messages name it (a URL without its password)."""
@@ -299,6 +300,19 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     base = path.resolve().parent
     config = _resolve_paths(config, base)
     _validate(config)
+    return _derived(config)
+
+
+def _derived(config: Config) -> Config:
+    """Settings whose default depends on others, filled in once here."""
+    store = config.store
+    if store.idle_transaction_timeout_seconds == 0:
+        # As long as a lease (at least 10 s): a sender frozen inside a transaction loses its
+        # session, and the locks it holds (its rows, the digest's counters), about when its
+        # leases run out and another sender takes its rows over.
+        lease = config.delivery.lease_seconds or max(60.0, 4 * config.smtp.timeout)
+        store = replace(store, idle_transaction_timeout_seconds=max(10.0, lease))
+        config = replace(config, store=store)
     return config
 
 

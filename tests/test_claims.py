@@ -109,6 +109,7 @@ def test_a_sender_that_froze_past_its_lease_stops_when_it_wakes(
     )
     record_only(config)
     frozen = digest(config, "send", "--resume")
+    other = None
     try:
         assert handler.arrived.wait(timeout=120)
         os.kill(frozen.pid, signal.SIGSTOP)  # and its worker: the whole group freezes
@@ -124,6 +125,9 @@ def test_a_sender_that_froze_past_its_lease_stops_when_it_wakes(
             os.kill(child, signal.SIGKILL)
         frozen.kill()  # a failure here leaves no process (nor its pipe) to the next test
         frozen.communicate(timeout=30)
+        if other is not None and other.poll() is None:
+            other.kill()
+            other.communicate(timeout=30)
         raise
     finally:
         for child in _children(frozen.pid):

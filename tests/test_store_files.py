@@ -339,6 +339,10 @@ def test_a_frozen_session_cannot_hold_its_locks_for_ever(
     from tests.conftest import store_url
 
     path = write_config(tmp_path)
+    # By default as long as a lease (at least 10 s): the locks go when the leases do.
+    derived = load_config(path)
+    lease = derived.delivery.lease_seconds or max(60.0, 4 * derived.smtp.timeout)
+    assert derived.store.idle_transaction_timeout_seconds == max(10.0, lease)
     text = path.read_text("utf-8").replace(
         "[web]", "idle_transaction_timeout_seconds = 1\n\n[web]", 1
     )
