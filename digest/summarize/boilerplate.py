@@ -39,9 +39,20 @@ _CAPTION_CREDIT = re.compile(
     r"|^\s*(?:photo|image|illustration|graphic|video)s?\s*(?:by|credit|courtesy)\b",
     re.IGNORECASE,
 )
+
+
 # A table row flattened into text: cells separated by bars or tabs
-# (`2사분면 | 소비자 우위 (...): 애플 (Apple): (4, -2)`).
-_TABLE_ROW = re.compile(r"(?:\S[^|\t\n]*?(?:\s\|\s|\t)){2,}|^\s*\||\|\s*$")
+# (`2사분면 | 소비자 우위 (...): 애플 (Apple): (4, -2)`). Counted, not matched: a regular
+# expression that looks for the separators from every position is quadratic on long text.
+def _table_row(text: str) -> bool:
+    return (
+        text.count(" | ") >= 2
+        or text.count("\t") >= 2
+        or text.startswith("|")
+        or text.endswith("|")
+    )
+
+
 # One bar between a label and values (`label | a: b: (4, -2)`): a row of a two-column table.
 _TABLE_PAIR = re.compile(r"^[^|]{1,30}\s\|\s(?=.*(?::.*:|\(\s*-?\d+(?:\.\d+)?\s*,\s*-?\d))")
 # Sign-offs: thanks and farewells close a post; they are not what it says.
@@ -63,7 +74,7 @@ def is_boilerplate(sentence: str) -> bool:
         return True
     if _URL_ONLY.match(text) or _CAPTION.match(text) or _CAPTION_MARK.match(text):
         return True
-    if _CAPTION_CREDIT.search(text) or _TABLE_ROW.search(text) or _TABLE_PAIR.search(text):
+    if _CAPTION_CREDIT.search(text) or _table_row(text) or _TABLE_PAIR.search(text):
         return True
     if _EMAIL.search(text):
         return True
