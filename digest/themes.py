@@ -23,6 +23,7 @@ import snowballstemmer
 from digest.config import ThemeConfig
 from digest.models import Post
 from digest.text.kiwi import content_morphemes, morphemes_of
+from digest.text.versions import package_versions
 
 TITLE_WEIGHT = 3.0
 TAG_WEIGHT = 3.0
@@ -123,15 +124,8 @@ def tokens_many(texts: Sequence[str]) -> list[tuple[str, ...]]:
 
 @lru_cache(maxsize=1)
 def _analyzer_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    parts = [f"tokens-v{TOKENS_VERSION}"]
-    for package in ("kiwipiepy", "kiwipiepy_model", "snowballstemmer"):
-        try:
-            parts.append(f"{package}-{version(package)}")
-        except PackageNotFoundError:
-            parts.append(f"{package}-none")
-    return " ".join(parts)
+    versions = package_versions("kiwipiepy", "kiwipiepy_model", "snowballstemmer")
+    return " ".join([f"tokens-v{TOKENS_VERSION}", *versions])
 
 
 def analysis_key(text: str) -> str:

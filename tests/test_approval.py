@@ -26,6 +26,7 @@ from digest.scheduling.runner import RunContext, owner_token, release_owner, run
 from digest.scheduling.service import SchedulerService
 from digest.store import Store
 from tests.conftest import SMTPServer, write_config
+from tests.test_schedule import Harness
 
 SEOUL = ZoneInfo("Asia/Seoul")
 MONDAY_0700 = datetime(2025, 3, 3, 7, 0, tzinfo=SEOUL)
@@ -50,26 +51,9 @@ email = "{EDITOR}"
 """
 
 
-class Setup:
-    """A config sending to the test server, its stores and schedulers; all closed after."""
-
-    def __init__(self, tmp_path: Path, server: SMTPServer, schedules: str) -> None:
-        self.path = write_config(
-            tmp_path, smtp=f'host = "127.0.0.1"\nport = {server.port}', extra=schedules
-        )
-        self.server = server
-        self.stores: list[Store] = []
-        self.services: list[SchedulerService] = []
-
-    def store(self) -> Store:
-        store = Store.from_config(load_config(self.path).store)
-        self.stores.append(store)
-        return store
-
-    def service(self) -> SchedulerService:
-        service = SchedulerService(load_config(self.path), self.store(), manual=True)
-        self.services.append(service)
-        return service
+class Setup(Harness):
+    """A config sending to the test server, its stores and schedulers (test_schedule's
+    harness); all closed after."""
 
     def cli(self, *args: str, code: int = 0) -> str:
         result = CliRunner().invoke(main, ["--config", str(self.path), *args])
@@ -81,13 +65,6 @@ class Setup:
 
     def readers(self) -> list[str]:
         return sorted(r for m in self.server.handler.messages for r in m.rcpt_tos if r != EDITOR)
-
-    def close(self) -> None:
-        for service in self.services:
-            if service.started:
-                service.close(timeout=0)
-        for store in self.stores:
-            store.close()
 
 
 @pytest.fixture

@@ -281,8 +281,8 @@ def echo_clicks(state: Context, edition: str, *, recent: bool = False) -> None:
         click.echo(f"opens {opened} (pixel loads of the issue, never per reader)")
 
 
-@main.command()
-@click.option(
+# Which draft `approve` and `reject` act on.
+draft_option = click.option(
     "--edition",
     "ref",
     default="latest",
@@ -290,6 +290,10 @@ def echo_clicks(state: Context, edition: str, *, recent: bool = False) -> None:
     show_default=True,
     help="The draft: the newest, an issue number or an edition id.",
 )
+
+
+@main.command()
+@draft_option
 @click.option("--note", help="An intro note (Markdown) on top of every copy of this issue.")
 @click.option(
     "--note-file",
@@ -353,14 +357,7 @@ def drafts(state: Context) -> None:
 
 
 @main.command()
-@click.option(
-    "--edition",
-    "ref",
-    default="latest",
-    metavar="latest|N|ID",
-    show_default=True,
-    help="The draft: the newest, an issue number or an edition id.",
-)
+@draft_option
 @pass_ctx
 def reject(state: Context, ref: str) -> None:
     """Discard a draft: nothing is sent, and its posts are new again for the next issue."""

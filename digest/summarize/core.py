@@ -34,6 +34,7 @@ from digest.text.english import english_terms
 from digest.text.kiwi import content_morphemes, morphemes_of
 from digest.text.lang import detect_language
 from digest.text.sentences import Span, iter_spans_many, punctuated, starts_list_item
+from digest.text.versions import package_versions
 
 # Part of the summary cache's key: raise it whenever the same text and settings would give a
 # different summary (a new selection rule, a new analyzer), so an upgrade does not serve
@@ -50,15 +51,8 @@ def summarizer_version() -> str:
     """What a cached summary depends on besides its input and settings: this code's
     `SUMMARY_VERSION` and the sentence splitters' versions (a new Kiwi model may split and
     tag differently)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    parts = [f"summary-v{SUMMARY_VERSION}"]
-    for package in ("kiwipiepy", "kiwipiepy_model", "pysbd"):
-        try:
-            parts.append(f"{package}-{version(package)}")
-        except PackageNotFoundError:
-            parts.append(f"{package}-none")
-    return " ".join(parts)
+    versions = package_versions("kiwipiepy", "kiwipiepy_model", "pysbd")
+    return " ".join([f"summary-v{SUMMARY_VERSION}", *versions])
 
 
 HYBRID = "hybrid"
@@ -251,14 +245,10 @@ def _is_usable_description(description: str, text: str) -> bool:
     return 4 * shared >= len(words)
 
 
-def _deck_mode(request: SummaryRequest, config: SummaryConfig) -> str:
-    return request.deck or config.deck
-
-
 def _deck(request: SummaryRequest, config: SummaryConfig) -> str | None:
     """The publisher's deck to use as the summary, or None (see `SummaryConfig.deck`)."""
     desc = request.description.strip()
-    mode = _deck_mode(request, config)
+    mode = request.deck or config.deck
     if not desc or mode == "never" or len(desc) > config.max_chars:
         return None
     if mode == "prefer":

@@ -17,6 +17,17 @@ from starlette.types import ASGIApp
 from digest.cli import main
 from tests.conftest import SMTPServer, write_config
 
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's (.ci/run); Playwright's own is never installed
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 def cli(config: Path, *args: str) -> str:
     # In a thread of its own: Playwright's sync API keeps an event loop running in the test's

@@ -19,35 +19,15 @@ from digest.config import load_config
 from digest.store import Store, deliveries, digests
 from digest.web.preview import build_previews, editor_app
 from digest.web.site import subscriber_app
-from tests.browser.support import cli, links, listening_socket, serving, web_config
+from tests.browser.support import CHROMIUM, cli, links, listening_socket, serving, web_config
 from tests.conftest import SMTPServer
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (.ci/run)"
     ),
 ]
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from starlette.routing import Route
 
 from digest.config import load_config
 from digest.store import Store, WebStore
-from tests.browser.support import cli, listening_socket, serving, web_config
-from tests.browser.test_browser import ARGS, CHROMIUM
+from tests.browser.support import CHROMIUM, cli, listening_socket, serving, web_config
 from tests.conftest import Received, SMTPServer
 
 pytestmark = [
@@ -28,16 +27,6 @@ pytestmark = [
     ),
 ]
 NEW = "haneul.kim@example.com"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
