@@ -16,17 +16,10 @@ from starlette.types import ASGIApp
 
 from digest.cli import main
 from tests.conftest import SMTPServer, write_config
+from tests.golden.browser import CHROMIUM_ARGS
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's (.ci/run); Playwright's own is never installed
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+ARGS = CHROMIUM_ARGS  # the flags the golden screenshots use
 
 
 def cli(config: Path, *args: str) -> str:
