@@ -37,6 +37,7 @@ from typing import Protocol
 from digest.bounces import verp_address
 from digest.compose.message import MessageTemplate
 from digest.config import DeliveryConfig
+from digest.errors import DeliveryIncomplete, StoreError
 from digest.models import Recipient
 from digest.process import process_token, token_gone
 from digest.send import Outcome, Sender
@@ -276,10 +277,7 @@ async def run_deliveries(
         if time.monotonic() < paused_until or stop.is_set():
             return  # the server went down meanwhile: the row goes back, pending
         if time.monotonic() > held.get((row.digest_id, row.email), 0.0) - margin:
-            raise LeaseLost(
-                "this sender's leases ran out before it could send (was it suspended?); "
-                "stopping so that nobody gets two copies"
-            )
+            await renew((row.digest_id, row.email))
         outcome = await sender.send(envelope)
         if outcome.stage == "unavailable":
             # Not this recipient's attempt: the row goes back, pending; the run pauses.
@@ -292,6 +290,32 @@ async def run_deliveries(
     in_flight = 0
     idle = asyncio.Event()
     idle.set()
+
+    renewing = asyncio.Lock()
+
+    async def renew(key: tuple[str, str]) -> None:
+        """Extend the leases of every row held, in one statement, before one of them is sent
+        with less than `margin` left (a slow server, a busy host). When another sender took
+        any of them over (this one was suspended past its lease), it stops: LeaseLost."""
+        async with renewing:
+            if time.monotonic() <= held.get(key, 0.0) - margin:
+                return  # another connection renewed them meanwhile
+            keys = list(held)
+            ends = time.monotonic() + lease_seconds
+            until = clock.now() + timedelta(seconds=lease_seconds)
+            loop = asyncio.get_running_loop()
+            kept = await loop.run_in_executor(
+                writer.executor, store.renew_leases, owner, keys, until
+            )
+            if key not in held or kept < len(keys):
+                raise LeaseLost(
+                    f"{len(keys) - kept} recipient(s) were taken over by another sender (this "
+                    "one's leases ran out: was it suspended?); stopping so that nobody gets "
+                    "two copies"
+                )
+            for k in keys:
+                if k in held:
+                    held[k] = ends
 
     async def worker() -> None:
         nonlocal in_flight
@@ -404,12 +428,28 @@ async def run_deliveries(
             await flusher
         await give_back()
     except BaseExceptionGroup as group_error:
-        raise _first_error(group_error) from None
+        raise resumable(_first_error(group_error)) from None
+    except StoreError as exc:
+        raise resumable(exc) from None
     finally:
         writer.shutdown()
         _LIVE_OWNERS.discard(owner)
     report.unavailable = unavailable
     return report
+
+
+def resumable(exc: BaseException) -> BaseException:
+    """A store that fails while rows are leased (PostgreSQL ended a session this sender held
+    past its lease while it was suspended, the server restarted, a full disk) stops this
+    sender with its work resumable: what it did not record is pending, and its leases run
+    out for another sender or `digest send --resume` (exit code 75, like a lost lease)."""
+    if isinstance(exc, StoreError):
+        return DeliveryIncomplete(
+            f"{exc}; the store failed while this sender held rows (did its leases run out "
+            "while it was suspended?); stopping so that nobody gets two copies: "
+            "`digest send --resume` (or another sender) finishes them"
+        )
+    return exc
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -30,8 +30,8 @@ from dataclasses import replace
 from typing import Any
 
 from digest.config import Config
-from digest.errors import DeliveryError, DigestError
-from digest.send.delivery import DeliveryReport
+from digest.errors import DeliveryError, DigestError, StoreError
+from digest.send.delivery import DeliveryReport, resumable
 from digest.store import Store
 
 PR_SET_PDEATHSIG = 1
@@ -166,9 +166,11 @@ def deliver_in_workers(
             if deadline is not None and pending and time.monotonic() > deadline:
                 _kill(pool)  # their messages in flight stay pending: resumable
                 break
-    except BaseException:
+    except BaseException as exc:
         stop_flag.set()  # interrupted: the workers settle their messages in flight
         _kill_after(pool, stop_timeout(config))
+        if isinstance(exc, StoreError):
+            raise resumable(exc) from None  # the progress read failed: resumable, exit 75
         raise
     pool.shutdown(wait=deadline is None or not pending, cancel_futures=True)
     for future in futures:

@@ -136,4 +136,5 @@ class StoreBase:
         except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
             # InternalError: PostgreSQL ended the session (idle_in_transaction_session_timeout
             # after the process was frozen inside this transaction, an admin's kill).
-            raise StoreError(f"{self.engine.url}: {exc.orig}") from None
+            reason = " ".join(str(exc.orig).split())  # libpq's are several lines: one
+            raise StoreError(f"{self.engine.url}: {reason}") from None

@@ -323,6 +323,23 @@ class ClaimStore(StoreBase):
             self._count(conn, settled, now)
         return refused
 
+    def renew_leases(self, owner: str, keys: Iterable[tuple[str, str]], until: datetime) -> int:
+        """Extend to `until` the leases `owner` still holds on `keys`; the number renewed. A
+        row another sender reclaimed is not `owner`'s any more and is not touched."""
+        keys = list(keys)
+        if not keys:
+            return 0
+        with self.begin() as conn:
+            done = conn.execute(
+                deliveries.update()
+                .where(
+                    sa.tuple_(deliveries.c.digest_id, deliveries.c.email).in_(keys),
+                    deliveries.c.lease_owner == owner,
+                )
+                .values(lease_until=until)
+            )
+        return int(done.rowcount)
+
     def release_claimed(self, owner: str, keys: Iterable[tuple[str, str]]) -> None:
         """Give back leased rows that were not sent (a stop, an unavailable server)."""
         keys = list(keys)
