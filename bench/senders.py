@@ -91,7 +91,12 @@ class Sink:
         raise SystemExit("smtp-sink did not start")
 
     def count(self) -> int:
-        found = re.findall(rb"mesg=(\d+)", self.log.read_bytes()[-200:])
+        # Only the log's tail: it grows by a line per SMTP event (about 100 MB at a million
+        # messages), and reading it whole 20 times a second cost this script 152 s of CPU
+        # in a 1M run, taken from the senders on a 2-core machine.
+        with open(self.log, "rb") as fh:
+            fh.seek(max(fh.seek(0, os.SEEK_END) - 200, 0))
+            found = re.findall(rb"mesg=(\d+)", fh.read())
         return int(found[-1]) if found else 0
 
     def stop(self) -> int:

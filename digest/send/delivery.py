@@ -445,9 +445,8 @@ def resumable(exc: BaseException) -> BaseException:
     out for another sender or `digest send --resume` (exit code 75, like a lost lease)."""
     if isinstance(exc, StoreError):
         return DeliveryIncomplete(
-            f"{exc}; the store failed while this sender held rows (did its leases run out "
-            "while it was suspended?); stopping so that nobody gets two copies: "
-            "`digest send --resume` (or another sender) finishes them"
+            f"{exc}; this sender stopped: what it did not record stays pending, and "
+            "`digest send --resume` (or another sender, once its leases run out) finishes it"
         )
     return exc
 
