@@ -380,7 +380,8 @@ def test_a_result_that_cannot_be_recorded_ends_the_send_and_a_resume_finishes(
         execute(config, *DISK_FULL[store_backend])
         result = run_digest(config, "send", timeout=60)  # a hang fails here
 
-        assert result.returncode > 0, result.stdout + result.stderr
+        # 75: stopped with the rest pending, for a resume (EX_TEMPFAIL)
+        assert result.returncode == 75, result.stdout + result.stderr
         errors = error_lines(result.stderr)
         assert len(errors) == 1, result.stderr
         assert "database or disk is full" in errors[0]

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from digest.errors import DeliveryError
+from digest.errors import DeliveryError, StoreError
 from digest.store.base import StoreBase
 from digest.store.records import DueDelivery
 from digest.store.tables import (
@@ -236,9 +236,13 @@ class ClaimStore(StoreBase):
         if not results:
             return []
         try:
-            return self._settle_all(owner, results)
-        except _SomeRefused:
-            return self._settle_each(owner, results)  # rolled back: find which, one by one
+            try:
+                return self._settle_all(owner, results)
+            except _SomeRefused:
+                return self._settle_each(owner, results)  # rolled back: find which, one by one
+        except sa.exc.DBAPIError as exc:  # a constraint or trigger refused it: not recorded
+            reason = " ".join(str(exc.orig).split())
+            raise StoreError(f"{self.engine.url}: {reason}") from None
 
     def _settle_all(self, owner: str, results: list[Settle]) -> list[Settle]:
         """The hot path: one statement for the whole batch (executemany), which must touch
